@@ -1,0 +1,221 @@
+"""L-inf FGSM, BIM, MIM and PGD in pixel space, from one attack loop.
+
+Every attack is the same iteration, differing only in its parameters:
+    g   = grad_x loss(model(x_t), y)
+    m   = decay * m + g / mean|g|          (momentum; with decay = 0 this is just sign(g))
+    x_t = clip_[0,1](x + clip_eps(x_t + step * sign(m) - x))
+FGSM is one step of size eps; BIM is that loop from x; MIM adds decay; PGD starts at a uniform random point.
+The order of operations (step, clip the perturbation to eps, clip to [0, 1]) follows torchattacks, so results
+agree with it to float precision.
+
+Several epsilons are attacked in one batched call: images (N, ...) and eps (E,) give results shaped (E, N, ...).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+KINDS = ("fgsm", "bim", "mim", "pgd")
+LOSSES = ("ce", "margin")
+
+
+@dataclass(frozen=True)
+class AttackParams:
+    """How an attack runs. `step_size=None` means eps / steps (FGSM: one step of eps; BIM and MIM: eps/10)."""
+
+    steps: int
+    step_size: float | None
+    random_start: bool
+    decay: float = 0.0
+    loss: str = "ce"
+    restarts: int = 1
+    early_stop: bool = False  # keep each digit's first misclassified iterate and stop attacking it
+
+
+_PAPER = {
+    "fgsm": AttackParams(steps=1, step_size=None, random_start=False),
+    "bim": AttackParams(steps=10, step_size=None, random_start=False),
+    "mim": AttackParams(steps=10, step_size=None, random_start=False, decay=1.0),
+    # Madry et al.'s MNIST setting
+    "pgd": AttackParams(steps=40, step_size=0.01, random_start=True),
+}
+_STRONG = {
+    "fgsm": AttackParams(steps=1, step_size=None, random_start=False, loss="margin", early_stop=True),
+    "bim": AttackParams(steps=100, step_size=0.01, random_start=False, loss="margin", early_stop=True),
+    "mim": AttackParams(steps=100, step_size=0.01, random_start=False, decay=1.0, loss="margin", early_stop=True),
+    "pgd": AttackParams(steps=100, step_size=0.01, random_start=True, loss="margin", restarts=5, early_stop=True),
+}
+PRESETS: dict[str, dict[str, AttackParams]] = {"paper": _PAPER, "strong": _STRONG}
+
+
+def params_for(kind: str, preset: str = "paper", **overrides) -> AttackParams:
+    """A preset's parameters for `kind`, with any keyword overriding it (None leaves the preset's value)."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown attack {kind!r}; choose one of {', '.join(KINDS)}")
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    names = {f.name for f in fields(AttackParams)}
+    if unknown := set(overrides) - names:
+        raise ValueError(f"unknown attack parameter(s) {sorted(unknown)}; known: {sorted(names)}")
+    params = replace(PRESETS[preset][kind], **{k: v for k, v in overrides.items() if v is not None})
+    if params.steps < 1:
+        raise ValueError(f"steps must be at least 1, not {params.steps}")
+    if params.restarts < 1:
+        raise ValueError(f"restarts must be at least 1, not {params.restarts}")
+    if params.step_size is not None and params.step_size <= 0:
+        raise ValueError(f"step_size must be positive, not {params.step_size}")
+    if params.loss not in LOSSES:
+        raise ValueError(f"unknown loss {params.loss!r}; choose one of {', '.join(LOSSES)}")
+    if params.decay < 0:
+        raise ValueError(f"decay must be non-negative, not {params.decay}")
+    return params
+
+
+@dataclass
+class AttackResult:
+    adversarial: torch.Tensor  # (E, N, 1, 28, 28)
+    fooled: torch.Tensor  # bool (E, N): the returned image is misclassified
+    zero_gradient: torch.Tensor  # bool (E, N): the input gradient was all zero at some step (gradient masking?)
+    iterates: torch.Tensor | None = None  # (steps + 1, E, N, 1, 28, 28), from the start point on
+
+    @property
+    def zero_gradient_count(self) -> int:
+        return int(self.zero_gradient.sum())
+
+
+def attacker_loss(logits: torch.Tensor, labels: torch.Tensor, loss: str) -> torch.Tensor:
+    """Summed, so each digit's gradient is independent of the batch it travels in. The attacker ascends it."""
+    if loss == "ce":
+        return F.cross_entropy(logits, labels, reduction="sum")
+    true_logit = logits.gather(1, labels[:, None]).squeeze(1)
+    other_best = logits.masked_fill(F.one_hot(labels, logits.shape[1]).bool(), float("-inf")).amax(1)
+    return (other_best - true_logit).sum()
+
+
+def as_eps_tensor(eps: float | torch.Tensor | list[float], device: torch.device) -> torch.Tensor:
+    values = torch.as_tensor(eps, dtype=torch.float32, device=device).reshape(-1)
+    if values.numel() == 0:
+        raise ValueError("eps needs at least one value")
+    if bool(((values < 0) | (values > 1)).any()):
+        raise ValueError(f"eps must lie in [0, 1] (pixels do); got {values.tolist()}")
+    return values
+
+
+def check_inputs(images: torch.Tensor, labels: torch.Tensor) -> None:
+    if images.ndim != 4 or images.shape[1:] != (1, 28, 28):
+        raise ValueError(f"images must be shaped (N, 1, 28, 28), not {tuple(images.shape)}")
+    if labels.shape != images.shape[:1]:
+        raise ValueError(f"labels must be shaped ({images.shape[0]},), not {tuple(labels.shape)}")
+    if images.numel() and (float(images.min()) < 0 or float(images.max()) > 1):
+        raise ValueError("images must be pixels in [0, 1]")
+
+
+def run(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    kind: str,
+    eps: float | torch.Tensor | list[float],
+    *,
+    preset: str = "paper",
+    seed: int = 0,
+    return_iterates: bool = False,
+    **overrides,
+) -> AttackResult:
+    """Attack `images` at every eps at once; see `attack` for the arguments. Returns the full AttackResult."""
+    params = params_for(kind, preset, **overrides)
+    check_inputs(images, labels)
+    if return_iterates and params.restarts > 1:
+        raise ValueError("iterates are recorded for a single run: use restarts=1 with return_iterates")
+    device = images.device
+    eps_values = as_eps_tensor(eps, device)
+    n_eps, n = eps_values.numel(), images.shape[0]
+
+    x = images.detach().repeat(n_eps, 1, 1, 1)
+    y = labels.to(device).repeat(n_eps)
+    eps_all = eps_values.repeat_interleave(n).view(-1, 1, 1, 1)
+    step_all = eps_all / params.steps if params.step_size is None else torch.full_like(eps_all, params.step_size)
+    generator = torch.Generator(device=device).manual_seed(seed)
+
+    result = x.clone()
+    fooled = torch.zeros(len(x), dtype=torch.bool, device=device)
+    zero_gradient = torch.zeros_like(fooled)
+    trajectory: list[torch.Tensor] = []
+
+    for _ in range(params.restarts):
+        active = (~fooled).nonzero().squeeze(1)
+        if active.numel() == 0:
+            break
+        adv = x[active].clone()
+        if params.random_start:
+            noise = torch.empty(adv.shape, device=device).uniform_(-1, 1, generator=generator)
+            adv = (adv + noise * eps_all[active]).clamp_(0, 1)
+        momentum = torch.zeros_like(adv)
+
+        for step in range(params.steps + 1):
+            if return_iterates:
+                snapshot = result.clone()
+                snapshot[active] = adv
+                trajectory.append(snapshot)
+            last = step == params.steps
+            adv.requires_grad_(not last)
+            with torch.set_grad_enabled(not last):
+                logits = model(adv)
+            keep = None
+            # Every run ends with a check, so `fooled` is exact and restarts only retry digits still standing.
+            if params.early_stop or last:
+                hit = logits.detach().argmax(1) != y[active]
+                result[active[hit]] = adv.detach()[hit]
+                fooled[active[hit]] = True
+                keep = ~hit
+            if last or (keep is not None and not keep.any()):
+                active, adv = (active, adv) if keep is None else (active[keep], adv.detach()[keep])
+                break
+            targets = y[active]
+            if keep is not None:
+                logits, targets = logits[keep], targets[keep]
+            gradient, = torch.autograd.grad(attacker_loss(logits, targets, params.loss), adv)
+            if keep is not None:
+                active, adv, momentum, gradient = active[keep], adv[keep], momentum[keep], gradient[keep]
+            scale = gradient.abs().mean(dim=(1, 2, 3), keepdim=True)
+            zero_gradient[active[scale.view(-1) == 0]] = True
+            # Guard: torchattacks' MI-FGSM divides by zero here and the digit is stuck at NaN for good.
+            momentum = params.decay * momentum + gradient / torch.where(scale == 0, torch.ones_like(scale), scale)
+            adv = adv.detach() + step_all[active] * momentum.sign()
+            delta = torch.clamp(adv - x[active], min=-eps_all[active], max=eps_all[active])
+            adv = torch.clamp(x[active] + delta, min=0, max=1).detach()
+        result[active] = adv.detach()
+
+    shape = (n_eps, n, *images.shape[1:])
+    iterates = None
+    if return_iterates:
+        iterates = torch.stack(trajectory).view(len(trajectory), *shape)
+    return AttackResult(
+        adversarial=result.view(shape),
+        fooled=fooled.view(n_eps, n),
+        zero_gradient=zero_gradient.view(n_eps, n),
+        iterates=iterates,
+    )
+
+
+def attack(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    kind: str,
+    eps: float | torch.Tensor | list[float],
+    **params,
+) -> torch.Tensor:
+    """Adversarial images for `kind` in fgsm, bim, mim, pgd.
+
+    images: float (N, 1, 28, 28) in [0, 1]; labels: int (N,). eps: a float gives (N, 1, 28, 28); a 1-D tensor or
+    list of E values gives (E, N, 1, 28, 28). Keywords: preset ("paper" or "strong"), steps, step_size,
+    random_start, decay, loss ("ce" or "margin"), restarts, early_stop, seed. The input tensor is never modified.
+    """
+    adversarial = run(model, images, labels, kind, eps, **params).adversarial
+    is_scalar = isinstance(eps, (int, float)) or (torch.is_tensor(eps) and eps.ndim == 0)
+    return adversarial[0] if is_scalar else adversarial

@@ -1,0 +1,147 @@
+"""The paper's ConvNet and the one place a checkpoint is saved or loaded.
+
+A checkpoint is NAME.safetensors (weights; safetensors cannot run code) beside NAME.json (its model card: how it
+was trained, on what data, how accurate it is). Pickles are never loaded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from explorer.provenance import sha256_file
+
+MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
+EMBEDDING_DIM = 64
+CARD_KEYS = ("name", "recipe", "params", "seed", "data_sha256", "clean_accuracy", "code_version", "date",
+             "weights_sha256")
+
+
+def checkpoint_dir() -> Path:
+    """$EXPLORER_CHECKPOINTS, else the repository's checkpoints/ folder."""
+    if env := os.environ.get("EXPLORER_CHECKPOINTS"):
+        return Path(env)
+    return Path(__file__).resolve().parent.parent / "checkpoints"
+
+
+def conv_block(channels_in: int, channels_out: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(channels_in, channels_out, 5, padding=2), nn.ReLU(),
+        nn.Conv2d(channels_out, channels_out, 5, padding=2), nn.ReLU(),
+        nn.MaxPool2d(2),
+    )
+
+
+class ConvNet(nn.Module):
+    """Three blocks of two 5x5 convolutions (32, 64, 64), Dense 512, Dense 64 (the embedding), Dense 10.
+
+    Takes pixels in [0, 1]; the normalisation lives inside so attacks work in pixel space.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(MNIST_MEAN), persistent=False)
+        self.register_buffer("std", torch.tensor(MNIST_STD), persistent=False)
+        self.features = nn.Sequential(conv_block(1, 32), conv_block(32, 64), conv_block(64, 64), nn.Flatten())
+        self.dense = nn.Sequential(nn.Linear(64 * 3 * 3, 512), nn.ReLU(), nn.Linear(512, EMBEDDING_DIM))
+        self.classifier = nn.Linear(EMBEDDING_DIM, 10)
+        self.card: dict[str, Any] = {}
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """The 64-d penultimate features: the latent space the triplet loss shapes."""
+        return self.dense(self.features((x - self.mean) / self.std))
+
+    def head(self, z: torch.Tensor) -> torch.Tensor:
+        """Logits from embeddings."""
+        return self.classifier(z)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.embed(x))
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is missing, corrupt or does not fit the model; the message names the file."""
+
+
+def resolve(name_or_path: str | Path) -> Path:
+    """A shipped name ('softmax') or a path to NAME.safetensors (or its card NAME.json)."""
+    text = str(name_or_path)
+    if os.sep not in text and "/" not in text and not text.endswith((".safetensors", ".json")):
+        return checkpoint_dir() / f"{text}.safetensors"
+    path = Path(text)
+    return path.with_suffix(".safetensors") if path.suffix in (".json", "") else path
+
+
+def available() -> list[str]:
+    """Names of the checkpoints in the checkpoint folder."""
+    return sorted(p.stem for p in checkpoint_dir().glob("*.safetensors") if p.with_suffix(".json").is_file())
+
+
+def looks_like_pickle(head: bytes) -> bool:
+    # torch.save writes a zip (PK..) holding a pickle; a bare pickle starts with the PROTO opcode 0x80.
+    return head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"
+
+
+def read_card(weights: Path) -> dict[str, Any]:
+    card_path = weights.with_suffix(".json")
+    if not card_path.is_file():
+        raise CheckpointError(f"{card_path}: the model card is missing (every checkpoint needs NAME.json)")
+    try:
+        card = json.loads(card_path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{card_path}: the model card is not valid JSON ({exc})") from exc
+    if not isinstance(card, dict) or (missing := [k for k in CARD_KEYS if k not in card]):
+        raise CheckpointError(f"{card_path}: the model card lacks {missing if isinstance(card, dict) else CARD_KEYS}")
+    return card
+
+
+def load(name_or_path: str | Path, device: str | torch.device = "cpu") -> ConvNet:
+    """Load a checkpoint in eval mode, its card as `model.card`. Raises CheckpointError saying what is wrong."""
+    weights = resolve(name_or_path)
+    if not weights.is_file():
+        known = ", ".join(available()) or "none"
+        raise CheckpointError(f"{weights}: no such checkpoint (shipped: {known})")
+    with open(weights, "rb") as f:
+        head = f.read(16)
+    if looks_like_pickle(head):
+        raise CheckpointError(f"{weights}: this is a pickle (torch.save) file; it is refused because unpickling "
+                              "can run code. Save the weights with safetensors instead.")
+    card = read_card(weights)
+    actual = sha256_file(weights)
+    if actual != card["weights_sha256"]:
+        raise CheckpointError(f"{weights}: its SHA-256 {actual[:12]}… does not match the card's "
+                              f"{card['weights_sha256'][:12]}…; the weights and card do not belong together")
+    try:
+        state = load_file(weights)
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{weights}: not a readable safetensors file ({exc})") from exc
+    model = ConvNet()
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()
+        raise CheckpointError(f"{weights}: the tensors do not fit the ConvNet ({' '.join(first[:3])})") from exc
+    model.card = card
+    return model.to(device).eval()
+
+
+def save(model: ConvNet, path: Path, card: dict[str, Any]) -> Path:
+    """Write NAME.safetensors then NAME.json, each through a temporary file so neither is ever half-written."""
+    path = path.with_suffix(".safetensors")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, tmp)
+    card = {**card, "weights_sha256": sha256_file(tmp)}
+    card_tmp = path.with_suffix(".json.tmp")
+    card_tmp.write_text(json.dumps(card, indent=2) + "\n")
+    os.replace(tmp, path)
+    os.replace(card_tmp, path.with_suffix(".json"))
+    model.card = card
+    return path
