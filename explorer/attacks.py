@@ -182,7 +182,7 @@ def run(
             if keep is not None:
                 active, adv, momentum, gradient = active[keep], adv[keep], momentum[keep], gradient[keep]
             scale = gradient.abs().mean(dim=(1, 2, 3), keepdim=True)
-            zero_gradient[active[scale.view(-1) == 0]] = True
+            zero_gradient[active] |= scale.view(-1) == 0  # index_put, not boolean indexing: no device sync
             # Guard: torchattacks' MI-FGSM divides by zero here and the digit is stuck at NaN for good.
             momentum = params.decay * momentum + gradient / torch.where(scale == 0, torch.ones_like(scale), scale)
             adv = adv.detach() + step_all[active] * momentum.sign()

@@ -4,20 +4,31 @@ from __future__ import annotations
 
 import torch
 
+Triplets = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 
-def batch_hard(embeddings: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """For every anchor with a positive in the batch: its farthest positive and its nearest negative.
 
-    Hermans et al. (2017). The hardest pairs are the ones closest to a class boundary, which is where an
-    L-inf attacker crosses; easy triplets contribute nothing but dilute the loss.
-    """
+def _masks(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    same = labels[:, None] == labels[None, :]
+    positives = same & ~torch.eye(len(labels), dtype=torch.bool, device=labels.device)
+    return positives, ~same
+
+
+def batch_hard(embeddings: torch.Tensor, labels: torch.Tensor) -> Triplets:
+    """For every anchor: its farthest positive and its nearest negative in the batch (Hermans et al. 2017)."""
+    positives, negatives = _masks(labels)
     with torch.no_grad():
         distances = torch.cdist(embeddings, embeddings)
-        same = labels[:, None] == labels[None, :]
-        eye = torch.eye(len(labels), dtype=torch.bool, device=labels.device)
-        positives = same & ~eye
-        has_both = positives.any(1) & (~same).any(1)
         hardest_positive = distances.masked_fill(~positives, float("-inf")).argmax(1)
-        hardest_negative = distances.masked_fill(same, float("inf")).argmin(1)
-    anchors = has_both.nonzero().squeeze(1)
+        hardest_negative = distances.masked_fill(~negatives, float("inf")).argmin(1)
+    anchors = (positives.any(1) & negatives.any(1)).nonzero().squeeze(1)
     return anchors, hardest_positive[anchors], hardest_negative[anchors]
+
+
+def batch_all(embeddings: torch.Tensor, labels: torch.Tensor) -> Triplets:
+    """Every valid (anchor, positive, negative) triplet in the batch."""
+    positives, negatives = _masks(labels)
+    anchors, positive, negative = (positives[:, :, None] & negatives[:, None, :]).nonzero(as_tuple=True)
+    return anchors, positive, negative
+
+
+MINERS = {"batch-hard": batch_hard, "batch-all": batch_all}

@@ -28,14 +28,20 @@ from tqdm import tqdm
 
 from explorer import attacks, data, models
 from explorer.losses import triplet_margin_loss
-from explorer.miners import batch_hard
+from explorer.miners import MINERS
 from explorer.provenance import code_version, now
 
-MINER_REASON = (
-    "batch-hard (Hermans et al. 2017): each anchor's farthest positive and nearest negative in the batch. The "
-    "hardest pairs lie nearest the class boundaries an L-inf attacker crosses; batch-all would average in many "
-    "already-satisfied triplets and semi-hard skips exactly the violations that matter for robustness."
-)
+MINER_REASON = {
+    "batch-hard": (
+        "batch-hard (Hermans et al. 2017): each anchor's farthest positive and nearest negative in the batch. The "
+        "hardest pairs lie nearest the class boundaries an L-inf attacker crosses, so they are the ones to push."
+    ),
+    "batch-all": (
+        "batch-all: every valid triplet in the batch, averaged over those violating the margin. With adversarial "
+        "twins in the batch, batch-hard's hardest pairs are all adversarial and it collapsed every embedding to "
+        "one point (loss stuck at the margin); batch-all keeps the clean triplets in the signal and trains stably."
+    ),
+}
 ADVERSARIAL_READING = (
     "The paper trains 'jointly on clean and attacked samples ... by uniformly sampling with an eps value of 0.3'. "
     "We read it as: every batch of 128 clean digits is joined by their 128 adversarial twins, made against the "
@@ -56,6 +62,7 @@ class Recipe:
     adversary: str | None = None  # attack kind whose samples join each batch
     eps: float = 0.3
     margin: float = 1.0
+    miner: str = "batch-hard"
     schedule: str = "constant"  # or "cosine"
 
 
@@ -114,7 +121,7 @@ def batch_loss(model: models.ConvNet, recipe: Recipe, images: torch.Tensor, labe
         return F.cross_entropy(logits, labels), logits
     embeddings = model.embed(images)
     logits = model.head(embeddings.detach())  # stop-gradient: the head never moves the network below it
-    triplet = triplet_margin_loss(embeddings, batch_hard(embeddings, labels), recipe.margin)
+    triplet = triplet_margin_loss(embeddings, MINERS[recipe.miner](embeddings, labels), recipe.margin)
     return triplet + F.cross_entropy(logits, labels), logits
 
 
@@ -250,8 +257,7 @@ def train(
     params["epochs"] = n_epochs
     params["train_digits"] = len(images)
     if recipe.objective == "triplet":
-        params["miner"] = "batch-hard"
-        params["miner_reason"] = MINER_REASON
+        params["miner_reason"] = MINER_REASON[recipe.miner]
         params["head"] = "softmax head trained by cross-entropy on stop-gradient embeddings"
     if recipe.adversary:
         params["adversarial_reading"] = ADVERSARIAL_READING
