@@ -74,9 +74,9 @@ RECIPES = {
         Recipe("triplet", "triplet fine-tuning, stop-gradient softmax head (Table 1: Ours)", "triplet",
                epochs=10, lr=1e-4, base="softmax"),
         Recipe("triplet-fgsm", "triplet fine-tuning on clean + FGSM digits (Table 1: Ours_FGSM)", "triplet",
-               epochs=10, lr=1e-4, base="softmax", adversary="fgsm"),
+               epochs=10, lr=1e-4, base="softmax", adversary="fgsm", miner="batch-all"),
         Recipe("triplet-pgd", "triplet fine-tuning on clean + PGD digits (Table 1: Ours_PGD)", "triplet",
-               epochs=10, lr=1e-4, base="softmax", adversary="pgd"),
+               epochs=10, lr=1e-4, base="softmax", adversary="pgd", miner="batch-all"),
     )
 }
 
