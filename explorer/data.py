@@ -21,6 +21,7 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 from tqdm import tqdm
@@ -133,7 +134,7 @@ def read_idx_folder(folder: Path, spec: DatasetSpec) -> Arrays:
 class _NumpyOnlyUnpickler(pickle.Unpickler):
     """Admits exactly what a pickled numpy array needs, so a tampered file cannot run code."""
 
-    ALLOWED = {
+    ALLOWED: ClassVar[set[tuple[str, str]]] = {
         ("numpy", "ndarray"),
         ("numpy", "dtype"),
         ("numpy.core.multiarray", "_reconstruct"),
@@ -345,3 +346,24 @@ def to_tensor(images: np.ndarray):
     import torch
 
     return torch.from_numpy(np.ascontiguousarray(images)).float().div_(255.0).unsqueeze(1)
+
+
+SAMPLE_PATH = Path(__file__).resolve().parent.parent / "assets" / "mnist_test_sample.npz"
+
+
+def load_sample() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The bundled 2,000 real test digits (200 per class): images, labels, and their test-set indices.
+
+    Lets the app and the fast tests run before any fetch.
+    """
+    with np.load(SAMPLE_PATH, allow_pickle=False) as npz:
+        return npz["images"], npz["labels"].astype(np.int64), npz["indices"].astype(np.int64)
+
+
+def make_sample(per_class: int = 200, seed: int = 0) -> dict[str, np.ndarray]:
+    images, labels = load_mnist("test")
+    rng = np.random.default_rng(seed)
+    indices = np.sort(np.concatenate([rng.choice(np.flatnonzero(labels == c), per_class, replace=False)
+                                      for c in range(10)]))
+    return {"images": images[indices], "labels": labels[indices].astype(np.uint8),
+            "indices": indices.astype(np.int32)}

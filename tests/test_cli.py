@@ -1,0 +1,42 @@
+import subprocess
+import sys
+
+from PIL import Image
+
+from explorer import cli
+
+
+def explorer(*args):
+    return subprocess.run([sys.executable, "-m", "explorer.cli", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_help_lists_the_subcommands():
+    done = explorer("--help")
+    assert done.returncode == 0
+    for command in ("data", "models", "attack", "train"):
+        assert command in done.stdout
+
+
+def test_data_info_prints_class_counts(mnist_test, capsys):
+    assert cli.main(["data", "info"]) == 0
+    assert "980 1135 1032 1010 982 892 958 1028 974 1009" in capsys.readouterr().out
+
+
+def test_attack_writes_both_digits_and_predictions(tmp_path, mnist_test, capsys):
+    out = tmp_path / "adv.png"
+    assert cli.main(["attack", "--model", "softmax", "--attack", "pgd", "--eps", "0.3", "--index", "7",
+                     "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "clean        predicted 9" in printed and "adversarial  predicted" in printed
+    assert Image.open(out).size[0] >= 3 * 28 * 8
+
+
+def test_bad_arguments_exit_2_with_one_line():
+    for args, reason in [(["attack", "--model", "nope"], "no such checkpoint"),
+                         (["attack", "--eps", "-0.1"], "eps must lie in [0, 1]"),
+                         (["attack", "--steps", "0"], "steps must be at least 1"),
+                         (["attack", "--index", "10000"], "--index must be in 0..9999"),
+                         (["attack", "--attack", "cw"], "invalid choice")]:
+        done = explorer(*args)
+        assert done.returncode == 2, args
+        assert reason in done.stderr and "Traceback" not in done.stderr

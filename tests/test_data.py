@@ -1,0 +1,123 @@
+import gzip
+import pickle
+
+import numpy as np
+import pytest
+
+from explorer import data
+
+TEST_CLASS_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+
+
+def idx_bytes(array: np.ndarray) -> bytes:
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(d.to_bytes(4, "big") for d in array.shape)
+    return header + array.astype(np.uint8).tobytes()
+
+
+def write_idx_folder(folder, arrays):
+    """IDX .gz files of `arrays` under their published names; returns their SHA-256 sums."""
+    folder.mkdir(parents=True, exist_ok=True)
+    sums = {}
+    for split in data.SPLITS:
+        for kind, stem in (("images", "images-idx3-ubyte.gz"), ("labels", "labels-idx1-ubyte.gz")):
+            name = f"{data.IDX_PREFIX[split]}-{stem}"
+            (folder / name).write_bytes(gzip.compress(idx_bytes(arrays[f"{split}_{kind}"]), mtime=0))
+            sums[name] = data.sha256_file(folder / name)
+    return sums
+
+
+@pytest.fixture
+def small_arrays():
+    images, labels, _ = data.load_sample()
+    return {"train_images": images[:30], "train_labels": labels[:30],
+            "test_images": images[30:40], "test_labels": labels[30:40]}
+
+
+def test_full_mnist_has_the_published_sizes_and_class_counts(mnist_test):
+    images, labels = mnist_test
+    assert images.shape == (10_000, 28, 28) and images.dtype == np.uint8
+    assert labels.dtype == np.int64
+    assert np.bincount(labels).tolist() == TEST_CLASS_COUNTS
+    train_images, train_labels = data.load_mnist("train")
+    assert train_images.shape == (60_000, 28, 28)
+    assert train_labels[:5].tolist() == [5, 0, 4, 1, 9] and labels[:5].tolist() == [7, 2, 1, 0, 4]
+
+
+def test_bundled_sample_is_the_real_test_set_at_its_indices(mnist_test):
+    images, labels = mnist_test
+    sample_images, sample_labels, indices = data.load_sample()
+    assert len(indices) == 2000 and np.bincount(sample_labels).tolist() == [200] * 10
+    np.testing.assert_array_equal(sample_images, images[indices])
+    np.testing.assert_array_equal(sample_labels, labels[indices])
+    np.testing.assert_array_equal(data.make_sample()["indices"], indices)
+
+
+def test_idx_files_round_trip_from_a_torchvision_layout(tmp_path, small_arrays):
+    root = tmp_path / "torchvision"
+    sums = write_idx_folder(root / "MNIST" / "raw", small_arrays)
+    spec = data.DatasetSpec("tiny", sums, (), {"train": 30, "test": 10}, data.content_digest(small_arrays))
+    loaded = data.from_local_files(root, spec)
+    for key, value in small_arrays.items():
+        np.testing.assert_array_equal(loaded[key], value)
+    data.check(loaded, spec)
+
+
+def test_idx_file_with_a_wrong_checksum_is_refused_by_name(tmp_path, small_arrays):
+    write_idx_folder(tmp_path, small_arrays)
+    with pytest.raises(data.DataError, match=r"train-images-idx3-ubyte\.gz has SHA-256"):
+        data.read_idx_folder(tmp_path, data.MNIST)
+
+
+def test_the_pickle_reader_refuses_anything_but_numpy_arrays():
+    payload = b"cos\nsystem\n(S'echo owned'\ntR."  # a classic code-running pickle
+    with pytest.raises(pickle.UnpicklingError, match=r"refusing to load os\.system"):
+        data._NumpyOnlyUnpickler(__import__("io").BytesIO(payload)).load()
+    with pytest.raises(data.DataError, match="SHA-256"):
+        data.read_mnist_pickle(gzip.compress(payload))
+
+
+def test_a_failed_fetch_lists_every_source_and_keeps_the_cache(tmp_path, monkeypatch, small_arrays):
+    monkeypatch.setenv("EXPLORER_DATA", str(tmp_path))
+    data.write_cache(small_arrays, data.cache_path())
+    before = data.cache_path().read_bytes()
+
+    def offline():
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(data, "sources", lambda spec, local: [("local files", lambda: data.from_local_files(
+        tmp_path / "empty", spec)), ("mirror", offline)])
+    with pytest.raises(data.DataError) as failure:
+        data.fetch()
+    message = str(failure.value)
+    assert "local files: no IDX files found" in message and "mirror: network is unreachable" in message
+    assert "explorer data fetch --from" in message
+    assert data.cache_path().read_bytes() == before
+
+
+def test_an_interrupted_cache_write_leaves_the_old_cache_whole(tmp_path, monkeypatch, small_arrays):
+    target = tmp_path / "mnist.npz"
+    data.write_cache(small_arrays, target)
+    before = target.read_bytes()
+
+    def interrupted(file, **arrays):
+        file.write(b"half a file")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(data.np, "savez", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        data.write_cache(small_arrays, target)
+    assert target.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["mnist.npz"]
+
+
+def test_a_corrupt_cache_says_how_to_recover(tmp_path, monkeypatch):
+    monkeypatch.setenv("EXPLORER_DATA", str(tmp_path))
+    monkeypatch.setattr(data, "_MEMORY", {})
+    data.cache_path().write_bytes(b"not an npz")
+    with pytest.raises(data.DataError, match="delete it and run `explorer data fetch`"):
+        data.load_mnist("test")
+
+
+def test_unknown_split_is_rejected():
+    with pytest.raises(ValueError, match="split must be one of"):
+        data.load_mnist("validation")
