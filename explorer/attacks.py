@@ -173,7 +173,7 @@ def run(
                 fooled[active[hit]] = True
                 keep = ~hit
             if last or (keep is not None and not keep.any()):
-                active, adv = (active, adv) if keep is None else (active[keep], adv.detach()[keep])
+                active, adv = active[keep], adv.detach()[keep]  # `last` always sets keep
                 break
             targets = y[active]
             if keep is not None:
@@ -183,7 +183,7 @@ def run(
                 active, adv, momentum, gradient = active[keep], adv[keep], momentum[keep], gradient[keep]
             scale = gradient.abs().mean(dim=(1, 2, 3), keepdim=True)
             zero_gradient[active] |= scale.view(-1) == 0  # index_put, not boolean indexing: no device sync
-            # Guard: torchattacks' MI-FGSM divides by zero here and the digit is stuck at NaN for good.
+            # Guard: an all-zero gradient would give 0/0 = NaN here (torchattacks' MI-FGSM has no such guard).
             momentum = params.decay * momentum + gradient / torch.where(scale == 0, torch.ones_like(scale), scale)
             adv = adv.detach() + step_all[active] * momentum.sign()
             delta = torch.clamp(adv - x[active], min=-eps_all[active], max=eps_all[active])

@@ -42,10 +42,10 @@ def attack_digit(args: argparse.Namespace) -> None:
 
     from explorer import attacks, data, figures, models
 
+    model = models.load(args.model)
     images, labels = data.load_mnist("test")
     if not 0 <= args.index < len(images):
         raise ValueError(f"--index must be in 0..{len(images) - 1}, not {args.index}")
-    model = models.load(args.model)
     clean = data.to_tensor(images[args.index : args.index + 1])
     label = torch.tensor([int(labels[args.index])])
     overrides = {"steps": args.steps, "step_size": args.step_size, "restarts": args.restarts, "loss": args.loss}

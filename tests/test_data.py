@@ -121,3 +121,21 @@ def test_a_corrupt_cache_says_how_to_recover(tmp_path, monkeypatch):
 def test_unknown_split_is_rejected():
     with pytest.raises(ValueError, match="split must be one of"):
         data.load_mnist("validation")
+
+
+def test_fetch_into_a_cache_folder_that_does_not_exist_yet(tmp_path, monkeypatch, small_arrays):
+    monkeypatch.setenv("EXPLORER_DATA", str(tmp_path / "new" / "deeper"))
+    spec = data.DatasetSpec("mnist", {}, (), {"train": 30, "test": 10}, data.content_digest(small_arrays))
+    monkeypatch.setitem(data.DATASETS, "mnist", spec)
+    monkeypatch.setattr(data, "sources", lambda spec, local: [("the sample", lambda: small_arrays)])
+    assert data.fetch() == tmp_path / "new" / "deeper" / "mnist.npz"
+
+
+def test_a_read_only_cache_folder_says_what_to_do(tmp_path, monkeypatch):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    monkeypatch.setenv("EXPLORER_DATA", str(locked / "explorer"))
+    monkeypatch.setattr(data.os, "access", lambda path, mode: False)  # root ignores permission bits
+    with pytest.raises(data.DataError, match="not writable: set EXPLORER_DATA"):
+        data.fetch()
