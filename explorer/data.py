@@ -19,7 +19,7 @@ import urllib.error
 import urllib.request
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
@@ -40,8 +40,7 @@ class DatasetSpec:
     mirrors: tuple[str, ...]
     split_sizes: dict[str, int]
     content_sha256: str  # digest of the cached arrays, see `content_digest`
-    class_names: tuple[str, ...] = tuple(str(d) for d in range(10))
-    extra_sources: tuple[str, ...] = field(default_factory=tuple)
+    extra_sources: tuple[str, ...] = ()
 
 
 MNIST = DatasetSpec(
