@@ -69,6 +69,24 @@ def attack_digit(args: argparse.Namespace) -> None:
     print(f"wrote {args.out}")
 
 
+def evaluate_models(args: argparse.Namespace) -> None:
+    import json
+
+    from explorer import latent, models
+
+    if not args.latent:
+        raise ValueError("say what to evaluate: --latent")
+    names = args.models or models.available()
+    result = latent.report(names)
+    args.results.mkdir(parents=True, exist_ok=True)
+    path = args.results / "latent.json"
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    for name, row in result["models"].items():
+        print(f"{name:14s} intra/inter {row['intra_inter_ratio']:.3f}  silhouette {row['silhouette']:.3f}  "
+              f"5-NN accuracy {row['knn5_accuracy']:.2%}")
+    print(f"wrote {path}")
+
+
 def train_recipe(args: argparse.Namespace) -> None:
     from explorer import train
 
@@ -109,6 +127,13 @@ def build_parser() -> argparse.ArgumentParser:
     attack.add_argument("--seed", type=int, default=0)
     attack.add_argument("--out", type=Path, default=Path("adv.png"))
     attack.set_defaults(run=attack_digit)
+
+    evaluator = commands.add_parser("evaluate", help="evaluate the shipped models into results/")
+    evaluator.add_argument("--latent", action="store_true", help="latent geometry: cluster tightness, separation, "
+                           "silhouette, k-NN accuracy (results/latent.json)")
+    evaluator.add_argument("--models", nargs="+", help="checkpoint names (default: all shipped)")
+    evaluator.add_argument("--results", type=Path, default=Path("results"))
+    evaluator.set_defaults(run=evaluate_models)
 
     trainer = commands.add_parser("train", help="train a recipe of Table 1 into checkpoints/")
     trainer.add_argument("recipe", choices=sorted(train.RECIPES))

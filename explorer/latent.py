@@ -1,0 +1,66 @@
+"""The 64-d latent space: embeddings and how well they cluster by class."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.metrics import silhouette_score
+from sklearn.neighbors import KNeighborsClassifier
+
+from explorer import data
+
+
+@torch.no_grad()
+def embed(model: torch.nn.Module, images: np.ndarray, batch_size: int = 1000) -> np.ndarray:
+    """uint8 digits (N, 28, 28) -> their 64-d embeddings (N, 64)."""
+    return np.concatenate([model.embed(data.to_tensor(images[i : i + batch_size])).numpy()
+                           for i in range(0, len(images), batch_size)])
+
+
+def geometry(embeddings: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """Mean distance between same-class pairs, between different-class pairs, their ratio (lower: tighter and
+    better separated, whatever the scale of the space) and the silhouette score (higher is better)."""
+    z = torch.from_numpy(embeddings)
+    distances = torch.cdist(z, z)
+    same = torch.from_numpy(labels[:, None] == labels[None, :])
+    off_diagonal = ~torch.eye(len(labels), dtype=torch.bool)
+    intra = float(distances[same & off_diagonal].mean())
+    inter = float(distances[~same].mean())
+    return {"intra_class_distance": intra, "inter_class_distance": inter, "intra_inter_ratio": intra / inter,
+            "silhouette": float(silhouette_score(embeddings, labels))}
+
+
+def knn_accuracy(train_z: np.ndarray, train_y: np.ndarray, test_z: np.ndarray, test_y: np.ndarray,
+                 k: int = 5) -> float:
+    """How often a test digit's k nearest training embeddings vote for its true class."""
+    classifier = KNeighborsClassifier(n_neighbors=k).fit(train_z, train_y)
+    return float((classifier.predict(test_z) == test_y).mean())
+
+
+def report(names: list[str]) -> dict:
+    """Latent geometry of each model: on the bundled 2,000 test digits (pairwise distances, silhouette) and k-NN
+    accuracy of the 10,000 test embeddings against the 60,000 training ones."""
+    from explorer import models
+    from explorer.provenance import code_version, now
+
+    sample_images, sample_labels, _ = data.load_sample()
+    train_images, train_labels = data.load_mnist("train")
+    test_images, test_labels = data.load_mnist("test")
+    rows = {}
+    for name in names:
+        model = models.load(name)
+        rows[name] = {
+            **geometry(embed(model, sample_images), sample_labels),
+            "knn5_accuracy": knn_accuracy(embed(model, train_images), train_labels, embed(model, test_images),
+                                          test_labels),
+            "weights_sha256": model.card["weights_sha256"],
+        }
+    return {
+        "made_by": "explorer evaluate --latent",
+        "code_version": code_version(),
+        "date": now(),
+        "data_sha256": data.MNIST.content_sha256,
+        "digits": {"geometry": "assets/mnist_test_sample.npz (2,000 test digits, 200 per class)",
+                   "knn": "60,000 training embeddings vote for each of the 10,000 test digits (k = 5)"},
+        "models": rows,
+    }
