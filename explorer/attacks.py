@@ -20,7 +20,9 @@ import torch.nn.functional as F
 from torch import nn
 
 KINDS = ("fgsm", "bim", "mim", "pgd")
-LOSSES = ("ce", "margin")
+# "ce-probabilities" is cross-entropy taken on the softmax outputs instead of the logits (a double softmax): a
+# common slip that saturates and masks gradients. It is here only to show how weak-attack numbers arise.
+LOSSES = ("ce", "margin", "ce-probabilities")
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,8 @@ def attacker_loss(logits: torch.Tensor, labels: torch.Tensor, loss: str) -> torc
     """Summed, so each digit's gradient is independent of the batch it travels in. The attacker ascends it."""
     if loss == "ce":
         return F.cross_entropy(logits, labels, reduction="sum")
+    if loss == "ce-probabilities":
+        return F.cross_entropy(logits.softmax(1), labels, reduction="sum")
     true_logit = logits.gather(1, labels[:, None]).squeeze(1)
     other_best = logits.masked_fill(F.one_hot(labels, logits.shape[1]).bool(), float("-inf")).amax(1)
     return (other_best - true_logit).sum()
@@ -139,7 +143,8 @@ def run(
     y = labels.to(device).repeat(n_eps)
     eps_all = eps_values.repeat_interleave(n).view(-1, 1, 1, 1)
     step_all = eps_all / params.steps if params.step_size is None else torch.full_like(eps_all, params.step_size)
-    generator = torch.Generator(device=device).manual_seed(seed)
+    # Noise is drawn on the CPU, so a seed gives the same start points on every device.
+    generator = torch.Generator().manual_seed(seed)
 
     result = x.clone()
     fooled = torch.zeros(len(x), dtype=torch.bool, device=device)
@@ -152,7 +157,7 @@ def run(
             break
         adv = x[active].clone()
         if params.random_start:
-            noise = torch.empty(adv.shape, device=device).uniform_(-1, 1, generator=generator)
+            noise = torch.empty(adv.shape).uniform_(-1, 1, generator=generator).to(device)
             adv = (adv + noise * eps_all[active]).clamp_(0, 1)
         momentum = torch.zeros_like(adv)
 

@@ -11,7 +11,19 @@ from tqdm import tqdm
 from explorer import attacks
 
 
-def robust_accuracy(
+@dataclass
+class Outcome:
+    """Per-digit results of attacking many digits: what accuracies, flags and agreement tests are read from."""
+
+    fooled: torch.Tensor  # bool (E, N)
+    zero_gradient: torch.Tensor  # bool (E, N): the input gradient was all zero at some step
+
+    @property
+    def accuracy(self) -> torch.Tensor:
+        return 1 - self.fooled.double().mean(1)
+
+
+def outcomes(
     model: torch.nn.Module,
     images: torch.Tensor,
     labels: torch.Tensor,
@@ -22,18 +34,25 @@ def robust_accuracy(
     batch_size: int = 500,
     progress: bool = True,
     **params,
-) -> torch.Tensor:
-    """Fraction of digits still classified correctly, one value per eps. Digits are dropped from the attack as soon
-    as they are fooled (early_stop), which gives the same or a lower accuracy at a fraction of the cost."""
+) -> Outcome:
+    """Attack every digit at every eps, in batches. Digits are dropped from the attack as soon as they are fooled
+    (early_stop), which gives the same or a lower accuracy at a fraction of the cost. Batch b is seeded with its first
+    index, so a digit's random start depends only on the batch size, never on the device."""
     params.setdefault("early_stop", True)
-    correct = None
+    fooled, zero_gradient = [], []
     for start in tqdm(range(0, len(images), batch_size), desc=f"{kind} ({preset})", disable=not progress,
                       leave=False):
         batch = slice(start, start + batch_size)
         result = attacks.run(model, images[batch], labels[batch], kind, eps, preset=preset, seed=start, **params)
-        survived = (~result.fooled).sum(1)
-        correct = survived if correct is None else correct + survived
-    return correct.double() / len(images)
+        fooled.append(result.fooled.cpu())
+        zero_gradient.append(result.zero_gradient.cpu())
+    return Outcome(torch.cat(fooled, 1), torch.cat(zero_gradient, 1))
+
+
+def robust_accuracy(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, kind: str,
+                    eps: float | list[float] | torch.Tensor, **options) -> torch.Tensor:
+    """Fraction of digits still classified correctly, one value per eps (see `outcomes` for the options)."""
+    return outcomes(model, images, labels, kind, eps, **options).accuracy
 
 
 @dataclass

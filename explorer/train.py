@@ -40,7 +40,7 @@ MINER_REASON = {
         "batch-all: every valid triplet in the batch, averaged over those violating the margin. With adversarial "
         "twins in the batch, batch-hard's hardest pairs are all adversarial and it collapsed every embedding to "
         "one point (loss stuck at the margin); batch-all keeps the clean triplets in the signal and trained "
-        "stably with FGSM twins (with PGD-40 twins it did not yet: see the README's status)."
+        "stably with FGSM twins, and with PGD-40 twins once their eps was warmed up (see eps_warmup_reason)."
     ),
 }
 WARMUP_REASON = (
