@@ -71,7 +71,7 @@ def prepare_drawing(rgba: np.ndarray) -> Prepared:
     """
     array = np.asarray(rgba)
     if array.ndim != 3 or array.shape[2] not in (3, 4) or 0 in array.shape:
-        raise ValueError(f"a drawing must be an (H, W, 4) RGBA array, not shape {array.shape}")
+        raise ValueError(f"a drawing must be an (H, W, 4) RGBA or (H, W, 3) RGB array, not shape {array.shape}")
     if array.shape[0] * array.shape[1] > MAX_PIXELS:
         raise UploadError(TOO_BIG.format(width=array.shape[1], height=array.shape[0], limit=MAX_PIXELS // 10**6))
     values = array.astype(np.float32)
@@ -209,7 +209,8 @@ def shrink(values: np.ndarray) -> np.ndarray:
 def mnist_digit(grey: np.ndarray, notes: list[str], blank: str, invert: bool | None = None) -> np.ndarray:
     """A greyscale picture in [0, 1] -> (28, 28) float32, white ink on black, sized and centred as in MNIST.
 
-    `invert` None decides from the picture: the background is what fills the outer frame.
+    `invert` None decides from the picture: the background is what fills most of the outer frame. The ink is then
+    measured against the background's level where it lies, so uneven lighting does not pass for ink.
     """
     low, high = float(grey.min()), float(grey.max())
     if high - low < MIN_CONTRAST:
@@ -242,7 +243,8 @@ def background(grey: np.ndarray, light: bool) -> np.ndarray:
     values = (small if light else -small).ravel()  # from here on the background is the high side
     contrast = values.max() - values.min()
     design = np.stack([np.broadcast_to(term, small.shape).ravel() for term in quadratic_terms(*small.shape)], axis=1)
-    # ink only darkens the background, so pixels well below the fit are ink; "well" is 3 sigma of the noise
+    # ink only takes pixels away from the background's level, so those well below the fit are ink: "well" is
+    # 3 sigma of the noise, or 2% of the contrast in a clean picture with no noise at all
     tolerance = max(3 * noise_level(small), contrast / 50)
     keep = values > values.min() + contrast / 2
     for _ in range(5):
@@ -312,12 +314,12 @@ def blur(values: np.ndarray) -> np.ndarray:
 
 
 def fit_box(ink: np.ndarray) -> np.ndarray:
-    """Resize so the longer side is BOX pixels, aspect ratio kept, anti-aliased as MNIST's were (Lanczos rings
-    slightly outside [0, 1]: clipped)."""
+    """Resize so the longer side is BOX pixels, aspect ratio kept, anti-aliased as MNIST's were."""
     height, width = ink.shape
     scale = BOX / max(height, width)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    resized = np.asarray(Image.fromarray(ink.astype(np.float32), "F").resize(size, Image.LANCZOS)).clip(0, 1)
+    resized = Image.fromarray(ink.astype(np.float32), "F").resize(size, Image.LANCZOS)
+    resized = np.asarray(resized).clip(0, 1)  # Lanczos rings slightly outside [0, 1]
     # strokes much thinner than MNIST's pen fade when averaged down: brighten them so the ink still reaches 1
     return resized / resized.max() if resized.max() > 0 else resized
 

@@ -26,8 +26,16 @@ def model_provenance(name: str) -> dict[str, str]:
             "card_sha256": sha256_file(path.with_suffix(".json"))}
 
 
+def full_precision(device: torch.device) -> torch.device:
+    """TF32 convolutions round differently from the CPU and flip a few boundary digits: results must re-run."""
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+    return device
+
+
 def made_by(command: str, device: torch.device, **details) -> dict:
     return {"command": command, "code_version": code_version(), "date": now(), "device": device_name(device),
+            "float32": "full (no TF32)",
             "torch": torch.__version__, "data_sha256": data.MNIST.content_sha256,
             "digits_are": "the first N digits of the MNIST test set", "seed": "batch b of the attack loop is "
             "seeded with its first digit's index", **details}
@@ -40,7 +48,7 @@ def test_digits(count: int, device: torch.device) -> tuple[torch.Tensor, torch.T
 
 def write_table1(results: Path, *, digits: int, strong_digits: int, check_digits: int, batch_size: int,
                  device: str = "auto", progress: bool = True) -> dict:
-    torch_device = pick_device(device)
+    torch_device = full_precision(pick_device(device))
     loaded = {row: models.load(name, device=torch_device) for row, name in table1.ROWS.items()}
     content = {
         "made_by": made_by("explorer evaluate --table1", torch_device, eps=table1.EPS, batch_size=batch_size,
@@ -78,7 +86,7 @@ def refresh_flags(results: Path) -> dict:
 
 def write_sweeps(results: Path, *, digits: int, batch_size: int, device: str = "auto",
                  progress: bool = True) -> dict:
-    torch_device = pick_device(device)
+    torch_device = full_precision(pick_device(device))
     images, labels = test_digits(digits, torch_device)
     content = {"made_by": made_by("explorer evaluate --sweeps", torch_device, batch_size=batch_size,
                                   presets={p: table1.preset_params(p) for p in ("paper", "strong")}),

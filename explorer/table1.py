@@ -126,7 +126,7 @@ def flags(table1: dict, sweeps: dict | None = None) -> list[dict[str, str]]:
                         low, high = rises[0]
                         flag("accuracy rises with eps", f"{preset} {model_name} {kind.upper()}",
                              f"accuracy grows from eps {low:.2f} to {high:.2f} ({len(rises)} such rises)")
-                    if curve[-1] > TOLERANCE:
+                    if kind != "fgsm" and curve[-1] > TOLERANCE:  # one step is not expected to get there
                         flag("accuracy does not reach 0% at large eps", f"{preset} {model_name} {kind.upper()}",
                              f"{curve[-1]:.1%} left at eps {sweeps['eps'][-1]:.2f}, where every digit can be "
                              "turned into a flat grey image")
