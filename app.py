@@ -15,4 +15,8 @@ with st.sidebar:
         "Two models", available, default=defaults, key="model_pair", max_selections=2,
         help="Softmax is the cross-entropy baseline; triplet is the paper's method (Table 1: Ours).")
 
-st.navigation([st.Page("pages/attack.py", title="Attack a digit", icon="🎯", default=True)]).run()
+st.navigation([
+    st.Page("pages/attack.py", title="Attack a digit", icon="🎯", default=True),
+    st.Page("pages/budget.py", title="Epsilon budget", icon="📈"),
+    st.Page("pages/table1.py", title="Table 1", icon="📋"),
+]).run()

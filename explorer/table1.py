@@ -133,6 +133,18 @@ def flags(table1: dict, sweeps: dict | None = None) -> list[dict[str, str]]:
     return found
 
 
+def display_rows(table1: dict) -> list[dict[str, str | float]]:
+    """The paper's rows and ours under both presets, interleaved per model, in percent: for tables on screen."""
+    rows = []
+    for row in PAPER:
+        rows.append({"model": row, "source": "paper", **PAPER[row]})
+        for preset, table in table1["tables"].items():
+            accuracy = table["rows"][row]["accuracy"]
+            rows.append({"model": row, "source": f"ours, {preset} preset ({table['digits']:,} digits)",
+                         **{c: round(100 * accuracy[c], 2) for c in COLUMNS}})
+    return rows
+
+
 def markdown(table1: dict, flag_list: list[dict[str, str]]) -> str:
     """Our tables beside the paper's, then the pattern search and the flags, as Markdown."""
     lines = [f"# Table 1, re-run (eps = {EPS}, L-inf)", ""]

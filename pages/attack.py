@@ -4,9 +4,9 @@ import numpy as np
 import streamlit as st
 import torch
 
-from explorer import attacks, data, evaluate, figures, models
+from explorer import attacks, data, evaluate, figures, models, sweeps
 
-EPS_GRID = np.round(np.arange(0, 0.51, 0.02), 2)
+EPS_GRID = np.array(sweeps.EPS_GRID)
 
 
 @st.cache_resource

@@ -1,3 +1,6 @@
+import json
+from pathlib import Path
+
 from streamlit.testing.v1 import AppTest
 
 
@@ -35,3 +38,25 @@ def test_every_attack_runs():
         app.radio(key="kind").set_value(kind).run()
         assert not app.exception, kind
         assert len(verdicts(app)) == 2
+
+
+def test_the_budget_page_plots_the_committed_sweeps_for_the_pair():
+    app = run_app()
+    app.switch_page("pages/budget.py").run()
+    assert not app.exception, app.exception
+    assert app.title[0].value == "Epsilon budget"
+    charts = app.get("plotly_chart")
+    assert len(charts) == 2
+    app.radio(key="budget_preset").set_value("strong").run()
+    assert not app.exception, app.exception
+
+
+def test_the_table1_page_shows_paper_and_ours():
+    app = run_app()
+    app.switch_page("pages/table1.py").run()
+    assert not app.exception, app.exception
+    table = app.dataframe[0].value
+    assert list(table["source"][:3]) == ["paper", "ours, paper preset (10,000 digits)",
+                                         "ours, strong preset (10,000 digits)"]
+    assert len(app.warning) == len(json.loads((Path(__file__).parent.parent / "results" / "table1.json")
+                                              .read_text())["flags"])

@@ -1,0 +1,49 @@
+"""Plotly charts of the committed results: what the app draws and a notebook can draw too."""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+ATTACK_COLOURS = {"fgsm": "#636efa", "bim": "#ef553b", "mim": "#00cc96", "pgd": "#ab63fa"}
+PAPER_EPS = 0.3
+
+
+def sweep_chart(sweeps: dict, model_names: list[str], preset: str) -> go.Figure:
+    """Accuracy against eps, one panel per model, one line per attack, the paper's budget marked."""
+    figure = make_subplots(rows=1, cols=len(model_names), shared_yaxes=True, subplot_titles=model_names,
+                           horizontal_spacing=0.04)
+    for column, name in enumerate(model_names, start=1):
+        for kind, curve in sweeps["accuracy"][name][preset].items():
+            figure.add_trace(go.Scatter(
+                x=sweeps["eps"], y=[100 * v for v in curve], name=kind.upper(), legendgroup=kind,
+                showlegend=column == 1, line={"color": ATTACK_COLOURS[kind], "width": 2.5},
+                hovertemplate=f"{name}, {kind.upper()}<br>eps %{{x:.2f}}: %{{y:.1f}}% correct<extra></extra>"),
+                row=1, col=column)
+        figure.add_vline(x=PAPER_EPS, line={"dash": "dot", "color": "grey"}, row=1, col=column)
+    figure.add_annotation(x=PAPER_EPS, y=100, xref="x", yref="y", text="paper's eps", showarrow=False,
+                          xanchor="left", yanchor="bottom")
+    figure.update_xaxes(title_text="eps (L-inf)", range=[0, max(sweeps["eps"])])
+    figure.update_yaxes(title_text="accuracy (%)", range=[0, 102], row=1, col=1)
+    figure.update_layout(height=380, margin={"t": 40, "b": 40, "l": 50, "r": 10}, legend_title_text="attack",
+                         title_text=f"{preset} preset, {sweeps['digits']:,} test digits", title_x=0.5)
+    return figure
+
+
+def flip_histogram(sweeps: dict, model_names: list[str], preset: str) -> go.Figure:
+    """How large a perturbation each model needs: per digit, the smallest eps at which some attack flips it."""
+    grid = sweeps["eps"]
+    never = grid[-1] + (grid[1] - grid[0])
+    figure = go.Figure()
+    for name in model_names:
+        values = [never if v is None else v for v in sweeps["smallest_flipping_eps"][name][preset]]
+        figure.add_trace(go.Histogram(x=values, name=name, opacity=0.65, xbins={"start": -0.01, "end": never + 0.01,
+                                                                                 "size": grid[1] - grid[0]},
+                                      hovertemplate=f"{name}: %{{y}} digits flip first at eps %{{x:.2f}}"
+                                                    "<extra></extra>"))
+    figure.add_vline(x=PAPER_EPS, line={"dash": "dot", "color": "grey"}, annotation_text="paper's eps")
+    figure.update_layout(barmode="overlay", height=340, margin={"t": 30, "b": 40, "l": 50, "r": 10},
+                         xaxis={"title": f"smallest flipping eps (rightmost bar: not flipped by {grid[-1]})",
+                                "range": [-0.02, never + 0.02]},
+                         yaxis={"title": "digits"})
+    return figure
