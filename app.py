@@ -4,7 +4,7 @@ import streamlit as st
 
 from explorer import models
 
-st.set_page_config(page_title="Latent robustness explorer", page_icon="🔍", layout="wide")
+st.set_page_config(page_title="Latent robustness explorer", page_icon=":material/search:", layout="wide")
 
 available = models.available()
 with st.sidebar:
@@ -16,7 +16,7 @@ with st.sidebar:
         help="Softmax is the cross-entropy baseline; triplet is the paper's method (Table 1: Ours).")
 
 st.navigation([
-    st.Page("pages/attack.py", title="Attack a digit", icon="🎯", default=True),
-    st.Page("pages/budget.py", title="Epsilon budget", icon="📈"),
-    st.Page("pages/table1.py", title="Table 1", icon="📋"),
+    st.Page("pages/attack.py", title="Attack a digit", icon=":material/my_location:", default=True),
+    st.Page("pages/budget.py", title="Epsilon budget", icon=":material/show_chart:"),
+    st.Page("pages/table1.py", title="Table 1", icon=":material/table_chart:"),
 ]).run()

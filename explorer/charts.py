@@ -6,6 +6,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 ATTACK_COLOURS = {"fgsm": "#636efa", "bim": "#ef553b", "mim": "#00cc96", "pgd": "#ab63fa"}
+MODEL_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728")
 PAPER_EPS = 0.3
 
 
@@ -25,8 +26,7 @@ def sweep_chart(sweeps: dict, model_names: list[str], preset: str) -> go.Figure:
                           xanchor="left", yanchor="bottom")
     figure.update_xaxes(title_text="eps (L-inf)", range=[0, max(sweeps["eps"])])
     figure.update_yaxes(title_text="accuracy (%)", range=[0, 102], row=1, col=1)
-    figure.update_layout(height=380, margin={"t": 40, "b": 40, "l": 50, "r": 10}, legend_title_text="attack",
-                         title_text=f"{preset} preset, {sweeps['digits']:,} test digits", title_x=0.5)
+    figure.update_layout(height=380, margin={"t": 40, "b": 40, "l": 50, "r": 10}, legend_title_text="attack")
     return figure
 
 
@@ -35,10 +35,10 @@ def flip_histogram(sweeps: dict, model_names: list[str], preset: str) -> go.Figu
     grid = sweeps["eps"]
     never = grid[-1] + (grid[1] - grid[0])
     figure = go.Figure()
-    for name in model_names:
+    bins = {"start": -0.01, "end": never + 0.01, "size": grid[1] - grid[0]}
+    for name, colour in zip(model_names, MODEL_COLOURS[: len(model_names)], strict=True):
         values = [never if v is None else v for v in sweeps["smallest_flipping_eps"][name][preset]]
-        figure.add_trace(go.Histogram(x=values, name=name, opacity=0.65, xbins={"start": -0.01, "end": never + 0.01,
-                                                                                 "size": grid[1] - grid[0]},
+        figure.add_trace(go.Histogram(x=values, name=name, opacity=0.6, marker_color=colour, xbins=bins,
                                       hovertemplate=f"{name}: %{{y}} digits flip first at eps %{{x:.2f}}"
                                                     "<extra></extra>"))
     figure.add_vline(x=PAPER_EPS, line={"dash": "dot", "color": "grey"}, annotation_text="paper's eps")
