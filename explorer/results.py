@@ -12,6 +12,13 @@ from explorer import data, models, sweeps, table1
 from explorer.provenance import code_version, now, sha256_file
 from explorer.train import device_name, pick_device
 
+COMMITTED = Path(__file__).resolve().parent.parent / "results"
+
+
+def committed(name: str) -> dict:
+    """A committed result file by name ("table1", "sweeps", "latent"), as the app shows it."""
+    return json.loads((COMMITTED / f"{name}.json").read_text())
+
 
 def write_json(path: Path, content: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -20,10 +27,9 @@ def write_json(path: Path, content: dict) -> None:
     os.replace(temporary, path)
 
 
-def model_provenance(name: str) -> dict[str, str]:
-    path = models.resolve(name)
-    return {"weights_sha256": models.load(name).card["weights_sha256"],
-            "card_sha256": sha256_file(path.with_suffix(".json"))}
+def model_provenance(model: models.ConvNet) -> dict[str, str]:
+    return {"weights_sha256": model.card["weights_sha256"],
+            "card_sha256": sha256_file(models.resolve(model.card["name"]).with_suffix(".json"))}
 
 
 def full_precision(device: torch.device) -> torch.device:
@@ -41,7 +47,7 @@ def made_by(command: str, device: torch.device, **details) -> dict:
             "seeded with its first digit's index", **details}
 
 
-def test_digits(count: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+def first_test_digits(count: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     images, labels = data.load_mnist("test")
     return data.to_tensor(images[:count]).to(device), torch.from_numpy(labels[:count]).to(device)
 
@@ -53,18 +59,18 @@ def write_table1(results: Path, *, digits: int, strong_digits: int, check_digits
     content = {
         "made_by": made_by("explorer evaluate --table1", torch_device, eps=table1.EPS, batch_size=batch_size,
                            presets={p: table1.preset_params(p) for p in ("paper", "strong")}),
-        "models": {row: {"checkpoint": table1.ROWS[row], **model_provenance(table1.ROWS[row])} for row in loaded},
+        "models": {row: {"checkpoint": table1.ROWS[row], **model_provenance(model)} for row, model in loaded.items()},
         "paper": table1.PAPER,
         "tables": {},
         "sensitivity": {},
     }
     for preset, count in (("paper", digits), ("strong", strong_digits)):
-        images, labels = test_digits(count, torch_device)
+        images, labels = first_test_digits(count, torch_device)
         content["tables"][preset] = {"digits": count, "rows": {
             row: table1.evaluate_model(model, images, labels, preset, batch_size, progress)
             for row, model in loaded.items()}}
         print(f"{preset}: {count} digits done", flush=True)
-    images, labels = test_digits(check_digits, torch_device)
+    images, labels = first_test_digits(check_digits, torch_device)
     for preset in ("paper", "strong"):
         content["sensitivity"][preset] = {row: table1.sensitivity(model, images, labels, preset, batch_size, progress)
                                           for row, model in loaded.items()}
@@ -87,13 +93,13 @@ def refresh_flags(results: Path) -> dict:
 def write_sweeps(results: Path, *, digits: int, batch_size: int, device: str = "auto",
                  progress: bool = True) -> dict:
     torch_device = full_precision(pick_device(device))
-    images, labels = test_digits(digits, torch_device)
+    images, labels = first_test_digits(digits, torch_device)
     content = {"made_by": made_by("explorer evaluate --sweeps", torch_device, batch_size=batch_size,
                                   presets={p: table1.preset_params(p) for p in ("paper", "strong")}),
                "digits": digits, "eps": sweeps.EPS_GRID, "models": {}, "accuracy": {}, "smallest_flipping_eps": {}}
     for name in table1.ROWS.values():
         model = models.load(name, device=torch_device)
-        content["models"][name] = model_provenance(name)
+        content["models"][name] = model_provenance(model)
         content["accuracy"][name], content["smallest_flipping_eps"][name] = {}, {}
         for preset in ("paper", "strong"):
             result = sweeps.sweep(model, images, labels, preset, batch_size=batch_size, progress=progress)

@@ -1,18 +1,13 @@
 """Page 3: how large a perturbation each model needs, from the committed sweeps."""
 
-import json
-from pathlib import Path
-
 import streamlit as st
 
-from explorer import charts
-
-RESULTS = Path(__file__).resolve().parent.parent / "results"
+from explorer import charts, results
 
 
 @st.cache_data
 def committed_sweeps() -> dict:
-    return json.loads((RESULTS / "sweeps.json").read_text())
+    return results.committed("sweeps")
 
 
 st.title("Epsilon budget")

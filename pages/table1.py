@@ -1,18 +1,13 @@
 """Page 4: the paper's Table 1 beside our reproduction, and why they differ."""
 
-import json
-from pathlib import Path
-
 import streamlit as st
 
-from explorer import table1
-
-RESULTS = Path(__file__).resolve().parent.parent / "results"
+from explorer import results, table1
 
 
 @st.cache_data
 def committed_table() -> dict:
-    return json.loads((RESULTS / "table1.json").read_text())
+    return results.committed("table1")
 
 
 content = committed_table()
