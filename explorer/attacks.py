@@ -128,9 +128,14 @@ def run(
     preset: str = "paper",
     seed: int = 0,
     return_iterates: bool = False,
+    already_fooled: torch.Tensor | None = None,
     **overrides,
 ) -> AttackResult:
-    """Attack `images` at every eps at once; see `attack` for the arguments. Returns the full AttackResult."""
+    """Attack `images` at every eps at once; see `attack` for the arguments. Returns the full AttackResult.
+
+    already_fooled: bool (E, N), pairs another attack has fooled already. They count as fooled and are never
+    attacked (their returned image is the input), which is how an evaluation skips what a cheaper attack settled.
+    """
     params = params_for(kind, preset, **overrides)
     check_inputs(images, labels)
     if return_iterates and params.restarts > 1:
@@ -148,6 +153,10 @@ def run(
 
     result = x.clone()
     fooled = torch.zeros(len(x), dtype=torch.bool, device=device)
+    if already_fooled is not None:
+        if already_fooled.shape != (n_eps, n):
+            raise ValueError(f"already_fooled must be shaped ({n_eps}, {n}), not {tuple(already_fooled.shape)}")
+        fooled |= already_fooled.to(device).reshape(-1)
     zero_gradient = torch.zeros_like(fooled)
     trajectory: list[torch.Tensor] = []
 

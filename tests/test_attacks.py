@@ -3,7 +3,7 @@ import pytest
 import torch
 import torchattacks
 
-from explorer import attacks, models
+from explorer import attacks, evaluate, models
 
 EPS = 0.3
 
@@ -132,6 +132,27 @@ def test_fooled_and_early_stop_report_real_misclassifications(softmax_model, dig
     with torch.no_grad():
         predicted = softmax_model(result.adversarial[0]).argmax(1)
     assert torch.equal(result.fooled[0], predicted != labels)
+
+
+def test_an_fgsm_screen_adds_its_fooled_digits_and_changes_nothing_else(softmax_model, digits):
+    # Without random start the main attack treats each digit alone, so screening may only add the pairs FGSM fooled.
+    images, labels = digits
+    eps = [0.1, 0.3]
+    options = {"batch_size": 64, "progress": False, "random_start": False, "loss": "margin"}
+    plain = evaluate.outcomes(softmax_model, images, labels, "pgd", eps, **options).fooled
+    screened = evaluate.outcomes(softmax_model, images, labels, "pgd", eps, screen="fgsm", **options).fooled
+    fgsm = evaluate.outcomes(softmax_model, images, labels, "fgsm", eps, loss="margin", progress=False).fooled
+    assert torch.equal(screened, plain | fgsm)
+
+
+def test_pairs_already_fooled_are_not_attacked(softmax_model, digits):
+    images, labels = digits
+    skip = torch.zeros(2, len(images), dtype=torch.bool)
+    skip[1, :50] = True
+    result = attacks.run(softmax_model, images, labels, "bim", [0.1, 0.3], already_fooled=skip)
+    assert result.fooled[1, :50].all()
+    assert torch.equal(result.adversarial[1, :50], images[:50])
+    assert not torch.equal(result.adversarial[0, :50], images[:50])
 
 
 def test_a_zero_gradient_is_counted_not_turned_into_nan(digits):
