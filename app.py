@@ -17,6 +17,9 @@ with st.sidebar:
 
 st.navigation([
     st.Page("pages/attack.py", title="Attack a digit", icon=":material/my_location:", default=True),
+    st.Page("pages/latent.py", title="Latent space (Figure 2)", icon=":material/scatter_plot:"),
     st.Page("pages/budget.py", title="Epsilon budget", icon=":material/show_chart:"),
     st.Page("pages/table1.py", title="Table 1", icon=":material/table_chart:"),
+    st.Page("pages/gallery.py", title="Gallery (Figure 1)", icon=":material/grid_view:"),
+    st.Page("pages/guide.py", title="Guide", icon=":material/school:"),
 ]).run()

@@ -1,6 +1,8 @@
-"""Plotly charts of the committed results: what the app draws and a notebook can draw too."""
+"""Plotly charts the app draws, of the committed results and of one digit under attack; a notebook can draw them too."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
@@ -46,4 +48,38 @@ def flip_histogram(sweeps: dict, model_names: list[str], preset: str) -> go.Figu
                          xaxis={"title": f"smallest flipping eps (rightmost bar: not flipped by {grid[-1]})",
                                 "range": [-0.02, never + 0.02]},
                          yaxis={"title": "digits"})
+    return figure
+
+
+def probability_bars(clean: Sequence[float], adversarial: Sequence[float], label: int) -> go.Figure:
+    """One digit's class probabilities before and after the attack, side by side, the true class named."""
+    classes = list(range(len(clean)))
+    figure = go.Figure([
+        go.Bar(x=classes, y=list(clean), name="clean", marker_color="#9e9e9e",
+               hovertemplate="clean: P(%{x}) = %{y:.3f}<extra></extra>"),
+        go.Bar(x=classes, y=list(adversarial), name="adversarial", marker_color="#d62728",
+               hovertemplate="adversarial: P(%{x}) = %{y:.3f}<extra></extra>"),
+    ])
+    figure.update_layout(
+        barmode="group", height=230, margin={"t": 10, "b": 30, "l": 50, "r": 10},
+        legend={"orientation": "h", "y": 1.12, "x": 0},
+        xaxis={"tickvals": classes, "ticktext": [f"{c} (true)" if c == label else str(c) for c in classes]},
+        yaxis={"title": "probability", "range": [0, 1.02]})
+    return figure
+
+
+def true_class_probability_chart(eps: Sequence[float], probabilities: dict[str, Sequence[float]], label: int,
+                                 current_eps: float) -> go.Figure:
+    """The true class's probability against eps, one line per model, the slider's eps marked: how fast each model
+    gives the digit up as the attacker's budget grows."""
+    figure = go.Figure()
+    for (name, values), colour in zip(probabilities.items(), MODEL_COLOURS, strict=False):
+        figure.add_trace(go.Scatter(
+            x=list(eps), y=list(values), name=name, mode="lines+markers", line={"color": colour, "width": 2.5},
+            hovertemplate=f"{name}<br>eps %{{x:.2f}}: P({label}) = %{{y:.3f}}<extra></extra>"))
+    figure.add_vline(x=current_eps, line={"dash": "dot", "color": "grey"}, annotation_text=f"eps {current_eps:.2f}")
+    figure.update_layout(
+        title={"text": f"Probability of the true class ({label}) against eps"}, height=320,
+        margin={"t": 50, "b": 40, "l": 50, "r": 10},
+        xaxis={"title": "eps (L-inf)", "range": [0, max(eps)]}, yaxis={"title": f"P({label})", "range": [0, 1.02]})
     return figure

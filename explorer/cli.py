@@ -1,4 +1,4 @@
-"""`explorer`: fetch the data, list models, attack a digit, train a recipe."""
+"""`explorer`: fetch the data, list models, attack a digit, draw a gallery, evaluate, train a recipe."""
 
 from __future__ import annotations
 
@@ -69,6 +69,61 @@ def attack_digit(args: argparse.Namespace) -> None:
     print(f"wrote {args.out}")
 
 
+def draw_gallery(args: argparse.Namespace) -> None:
+    from explorer import attacks, data, gallery, models
+
+    model = models.load(args.model)
+    images, labels, indices = data.load_sample()
+    chosen = gallery.pick_digits(labels, args.count, args.seed)
+    result = gallery.attack_digits(model, images[chosen], labels[chosen], indices[chosen], args.eps, args.preset)
+    for kind in attacks.KINDS:
+        print(f"{kind:5s} fooled {int(result.fooled(kind).sum())} of {len(chosen)}")
+    if not gallery.shown_digits(result, args.fooled_only):
+        print("no attack fooled the model on these digits; the grid shows only the attack names")
+    gallery.render(result, args.fooled_only).save(args.out)
+    print(f"wrote {args.out}")
+
+
+def latent_figure(args: argparse.Namespace) -> None:
+    import torch
+
+    from explorer import data, latent, latent_figure, migration, models, projection
+
+    images, labels, indices = data.load_sample()
+    if args.digits == "per-class":
+        chosen = np.array([np.flatnonzero(labels == c)[0] for c in range(10)])
+    elif args.index in indices:
+        chosen = np.flatnonzero(indices == args.index)[:1]
+    else:
+        raise ValueError(f"--index {args.index} is not among the bundled sample's test digits; pick one of "
+                         f"{', '.join(map(str, indices[:5]))}, …")
+    panels = []
+    for name in args.models:
+        model = models.load(name)
+        view = projection.fit(args.view, latent.embed(model, images), model.card["weights_sha256"], images)
+        moved = migration.migrate(model, data.to_tensor(images[chosen]), torch.from_numpy(labels[chosen]),
+                                  args.attack, preset=args.preset)
+        panels.append(latent_figure.panel(name, view, labels, indices, moved, indices[chosen]))
+        print(f"{name:14s} at eps 0.30: {int(moved.fooled[migration.EPS_FRAMES.index(0.3)].sum())} of "
+              f"{len(chosen)} digits taken for another class")
+    figure = latent_figure.migration_figure(panels)
+    figure.write_html(args.out, include_plotlyjs=True, auto_play=False)
+    print(f"wrote {args.out} (open it in a browser and press Play)")
+
+
+def ship_layouts(args: argparse.Namespace) -> None:
+    from explorer import data, latent, models, projection
+
+    images = data.load_sample()[0]
+    for name in models.available():
+        model = models.load(name)
+        embeddings = latent.embed(model, images)
+        view = projection.fit("umap", embeddings, model.card["weights_sha256"], images)
+        path = args.out / projection.layout_name(model.card["weights_sha256"], images)
+        projection.write_layout(path, view.coordinates)
+        print(f"{name:14s} wrote {path}")
+
+
 def evaluate_models(args: argparse.Namespace) -> None:
     import json
 
@@ -135,6 +190,34 @@ def build_parser() -> argparse.ArgumentParser:
     attack.add_argument("--seed", type=int, default=0)
     attack.add_argument("--out", type=Path, default=Path("adv.png"))
     attack.set_defaults(run=attack_digit)
+
+    grid = commands.add_parser("gallery", help="the paper's Figure 1: bundled test digits under all four attacks, "
+                               "labelled y and y_pred, as one PNG")
+    grid.add_argument("--model", default="softmax", help="a shipped name or a path to NAME.safetensors")
+    grid.add_argument("--eps", type=float, default=0.3)
+    grid.add_argument("--preset", default="paper", choices=sorted(attacks.PRESETS))
+    grid.add_argument("--count", type=int, default=10, help="how many digits (default: one of each class)")
+    grid.add_argument("--seed", type=int, help="draw the digits at random with this seed instead of class by class")
+    grid.add_argument("--fooled-only", action="store_true", help="drop digits no attack fooled")
+    grid.add_argument("--out", type=Path, default=Path("gallery.png"))
+    grid.set_defaults(run=draw_gallery)
+
+    figure2 = commands.add_parser("figure2", help="the paper's Figure 2, animated: attacked digits migrating "
+                                  "between class clusters of the latent space, as a standalone HTML page")
+    figure2.add_argument("--models", nargs="+", default=["softmax", "triplet"])
+    figure2.add_argument("--view", default="pca", choices=("pca", "umap"))
+    figure2.add_argument("--attack", default="pgd", choices=attacks.KINDS)
+    figure2.add_argument("--preset", default="paper", choices=sorted(attacks.PRESETS))
+    figure2.add_argument("--digits", default="per-class", choices=("per-class", "one"),
+                         help="one digit of each class, or the one test digit --index names")
+    figure2.add_argument("--index", type=int, default=0, help="a test-set index from the bundled sample")
+    figure2.add_argument("--out", type=Path, default=Path("figure2.html"))
+    figure2.set_defaults(run=latent_figure)
+
+    layouts = commands.add_parser("layouts", help="fit UMAP for every shipped checkpoint and save the layouts the "
+                                  "app starts from (assets/projections/)")
+    layouts.add_argument("--out", type=Path, default=Path("assets/projections"))
+    layouts.set_defaults(run=ship_layouts)
 
     evaluator = commands.add_parser("evaluate", help="evaluate the shipped models into results/")
     evaluator.add_argument("--latent", action="store_true", help="latent geometry: cluster tightness, separation, "

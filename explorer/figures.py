@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -10,6 +11,9 @@ from PIL import Image, ImageDraw
 
 SCALE = 8
 CAPTION_HEIGHT = 22
+GAP = 6
+ROW_LABEL_WIDTH = 44
+MARK = (200, 0, 0)
 
 
 def digit_image(pixels: torch.Tensor | np.ndarray, scale: int = 1) -> Image.Image:
@@ -40,6 +44,42 @@ def comparison(panels: list[tuple[Image.Image, str]]) -> Image.Image:
         canvas.paste(image.convert("RGB"), (x, 0))
         draw.text((x + 2, image.height + 5), caption, fill="black")
         x += image.width + 8
+    return canvas
+
+
+class Tile(NamedTuple):
+    """One picture of a grid with its caption; a marked tile is framed and captioned in red."""
+
+    image: Image.Image
+    caption: str
+    marked: bool = False
+
+
+Row = tuple[str, list[Tile | None]]  # a label and its tiles
+
+
+def grid(rows: list[Row], title: str = "") -> Image.Image:
+    """Labelled rows of captioned tiles, all `28 * scale` square. None leaves a cell empty so columns stay aligned."""
+    size = next((tile.image.width for _, tiles in rows for tile in tiles if tile is not None), 28)
+    columns = max((len(tiles) for _, tiles in rows), default=0)
+    top = CAPTION_HEIGHT if title else 0
+    cell_height = size + CAPTION_HEIGHT
+    canvas = Image.new("RGB", (ROW_LABEL_WIDTH + columns * (size + GAP), top + len(rows) * cell_height), "white")
+    draw = ImageDraw.Draw(canvas)
+    if title:
+        draw.text((2, 5), title, fill="black")
+    for r, (label, tiles) in enumerate(rows):
+        y = top + r * cell_height
+        draw.text((2, y + size // 2 - 5), label, fill="black")
+        for c, tile in enumerate(tiles):
+            if tile is None:
+                continue
+            x = ROW_LABEL_WIDTH + c * (size + GAP)
+            canvas.paste(tile.image.convert("RGB"), (x, y))
+            colour = MARK if tile.marked else "black"
+            if tile.marked:
+                draw.rectangle((x, y, x + size - 1, y + size - 1), outline=MARK, width=2)
+            draw.text((x + 2, y + size + 5), tile.caption, fill=colour)
     return canvas
 
 

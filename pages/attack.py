@@ -1,29 +1,169 @@
-"""Page 1: attack one digit and compare the two models side by side."""
+"""Page 1: attack one digit (from the test set, an upload or a drawing) and compare the two models side by side."""
+
+import dataclasses
+import hashlib
 
 import numpy as np
 import streamlit as st
 import torch
 
-from explorer import attacks, data, evaluate, figures, models, sweeps
+from explorer import attacks, charts, data, evaluate, figures, preprocess, sweeps
+from pages.shared import load_model, sample
 
 EPS_GRID = np.array(sweeps.EPS_GRID)
-
-
-@st.cache_resource
-def load_model(name: str) -> models.ConvNet:
-    return models.load(name)
-
-
-@st.cache_resource
-def sample() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    return data.load_sample()
+SOURCES = {"test": "Test set", "upload": "Upload a picture", "draw": "Draw"}
+UPLOAD_TYPES = ["png", "jpg", "jpeg", "gif", "bmp", "webp", "tif", "tiff"]
+STRIP = 10  # thumbnails in the strip
+LOSS_NAMES = {
+    "ce": "cross-entropy",
+    "margin": "margin (best other logit minus the true one)",
+    "ce-probabilities": "the double-softmax slip: cross-entropy on probabilities (masks gradients, a weak attack)",
+}
 
 
 @st.cache_data(max_entries=64, show_spinner="Attacking the whole eps range once…")
-def response(model_name: str, position: int, kind: str) -> evaluate.EpsResponse:
-    images, labels, _ = sample()
-    image = data.to_tensor(images[position : position + 1])[0]
-    return evaluate.eps_response(load_model(model_name), image, int(labels[position]), kind, EPS_GRID)
+def response(model_name: str, image: np.ndarray, label: int, kind: str, params: dict) -> evaluate.EpsResponse:
+    # Keyed on the 28x28 array itself (hashing 784 floats is cheap), so test digits, uploads and drawings share it.
+    return evaluate.eps_response(load_model(model_name), torch.from_numpy(image)[None], label, kind, EPS_GRID,
+                                 **params)
+
+
+@st.cache_data(max_entries=64)
+def clean_prediction(model_name: str, image: np.ndarray) -> int:
+    with torch.no_grad():
+        return int(load_model(model_name)(torch.from_numpy(image)[None, None]).argmax())
+
+
+@st.cache_data(max_entries=16)
+def prepared_upload(content: bytes) -> preprocess.Prepared:
+    return preprocess.prepare_upload(content)
+
+
+def select(position: int) -> None:
+    """Point every test-set widget at one digit of the sample. Runs in callbacks and before the widgets exist."""
+    _, labels, indices = sample()
+    label = int(labels[position])
+    st.session_state["digit_class"] = label
+    st.session_state["which"] = int((labels[:position] == label).sum())
+    st.session_state["test_index"] = int(indices[position])
+
+
+def select_by_class() -> None:
+    _, labels, _ = sample()
+    of_class = np.flatnonzero(labels == st.session_state["digit_class"])
+    select(int(of_class[min(st.session_state["which"], len(of_class) - 1)]))
+
+
+def select_by_index() -> None:
+    _, _, indices = sample()
+    select(int(np.flatnonzero(indices == st.session_state["test_index"])[0]))
+
+
+def select_at_random() -> None:
+    select(int(np.random.default_rng().integers(len(sample()[1]))))
+
+
+def from_test_set() -> tuple[np.ndarray, int, str]:
+    """The digit chosen from the bundled sample: by class and rank, by test index, at random or from the strip."""
+    images, labels, indices = sample()
+    controls = st.columns(4, vertical_alignment="bottom")
+    controls[0].selectbox("Class", range(10), key="digit_class", on_change=select_by_class, persist_state="session")
+    of_class = np.flatnonzero(labels == st.session_state["digit_class"])
+    controls[1].number_input("Which one of the class", 0, len(of_class) - 1, key="which", on_change=select_by_class,
+                             persist_state="session")
+    controls[2].selectbox("MNIST test index", indices.tolist(), key="test_index", on_change=select_by_index,
+                          format_func=lambda i: f"#{i}", persist_state="session",
+                          help=f"Any of the {len(indices):,} test digits bundled with the app (type to search)")
+    controls[3].button("Random digit", icon=":material/casino:", on_click=select_at_random)
+    which = st.session_state["which"]
+    position = int(of_class[which])
+    start = which // STRIP * STRIP
+    strip = st.columns(STRIP)
+    for column, candidate in zip(strip, of_class[start:start + STRIP], strict=False):
+        column.image(figures.digit_image(images[candidate] / 255, 2))
+        column.button(f"#{indices[candidate]}", key=f"thumb-{candidate}", on_click=select, args=(int(candidate),),
+                      type="primary" if candidate == position else "secondary", width="stretch")
+    # The same pixels the CLI and the evaluations attack, to the last bit
+    image = data.to_tensor(images[position : position + 1])[0, 0].numpy()
+    return image, int(labels[position]), f"test digit #{indices[position]}"
+
+
+def show_prepared(prepared: preprocess.Prepared) -> None:
+    """What the model will see, and what was done to the picture to make it look like an MNIST digit."""
+    left, right = st.columns([1, 3])
+    left.image(figures.digit_image(prepared.digit, 5), caption="as the models see it (28 x 28)")
+    right.markdown("Made the MNIST way: greyscale, white ink on black, fitted in 20 x 20, centred by mass in "
+                   "28 x 28.\n" + "".join(f"\n- {note}" for note in prepared.notes))
+
+
+def from_upload() -> tuple[np.ndarray, str] | None:
+    upload = st.file_uploader("A picture of one digit", type=UPLOAD_TYPES, key="upload",
+                              max_upload_size=preprocess.MAX_BYTES // 2**20)
+    if upload is None:
+        st.info("Upload a photo, scan or screenshot of one handwritten digit.")
+        return None
+    try:
+        prepared = prepared_upload(upload.getvalue())
+    except preprocess.UploadError as error:
+        st.error(str(error))
+        return None
+    show_prepared(prepared)
+    return prepared.digit, f"upload {upload.name}"
+
+
+def from_drawing() -> tuple[np.ndarray, str] | None:
+    # The component registers itself when imported, which only works inside a running page.
+    from streamlit_drawable_canvas import st_canvas
+
+    st.caption("Draw one digit, as large as the box, with the mouse or a finger; the toolbar undoes and clears.")
+    canvas = st_canvas(stroke_width=18, stroke_color="#ffffff", background_color="#000000", width=280, height=280,
+                       return_image_data=True, key="canvas")
+    drawing = canvas.image_data
+    if drawing is None:
+        st.info("Nothing drawn yet.")
+        return None
+    try:
+        prepared = preprocess.prepare_drawing(drawing)
+    except preprocess.UploadError as error:
+        st.info(str(error))
+        return None
+    show_prepared(prepared)
+    return prepared.digit, "drawing"
+
+
+def attack_params(kind: str) -> attacks.AttackParams:
+    """The advanced parameters, starting from the paper preset. Keys carry the attack so each keeps its own."""
+    preset = attacks.params_for(kind)
+    single = kind == "fgsm"
+    with st.expander("Advanced attack parameters (start: the paper's preset)"):
+        columns = st.columns(3)
+        steps = columns[0].number_input("Steps", 1, 100, preset.steps, key=f"steps-{kind}", disabled=single,
+                                        help="FGSM is one step by definition")
+        step_size = columns[1].number_input(
+            "Step size", 0.001, 0.5, preset.step_size, 0.005, format="%.3f", key=f"step_size-{kind}",
+            disabled=single, placeholder="eps / steps",
+            help="Empty means eps / steps (FGSM: one step of eps). PGD's preset is Madry's 0.01.")
+        restarts = columns[2].number_input(
+            "Restarts", 1, 5, preset.restarts, key=f"restarts-{kind}",
+            help="A restart runs only if the previous runs failed; without a random start it repeats the same run")
+        random_start = columns[0].checkbox("Random start", preset.random_start, key=f"random_start-{kind}",
+                                           help="Start at a uniform random point of the eps-ball (PGD)")
+        decay = columns[1].number_input("Momentum decay", 0.0, 2.0, preset.decay, 0.1, key=f"decay-{kind}",
+                                        disabled=kind != "mim", help="MIM's momentum; any other attack has none")
+        loss = columns[2].selectbox("Loss", attacks.LOSSES, format_func=LOSS_NAMES.get, key=f"loss-{kind}",
+                                    index=attacks.LOSSES.index(preset.loss))
+    return attacks.params_for(kind, steps=steps, step_size=step_size, random_start=random_start, decay=decay,
+                              loss=loss, restarts=restarts)
+
+
+def describe(kind: str, params: attacks.AttackParams) -> str:
+    step = "eps / steps" if params.step_size is None else f"{params.step_size:g}"
+    parts = [f"{params.steps} step{'s' * (params.steps > 1)} of {step}",
+             "random start" if params.random_start else "no random start",
+             f"momentum decay {params.decay:g}" if params.decay else "",
+             f"loss {params.loss}",
+             f"{params.restarts} restarts" if params.restarts > 1 else ""]
+    return f"{kind.upper()}: " + ", ".join(part for part in parts if part) + "."
 
 
 st.title("Attack a digit")
@@ -33,29 +173,56 @@ if not pair:
     st.info("Pick one or two models in the sidebar.")
     st.stop()
 
-controls = st.columns([1, 1, 2])
-digit_class = controls[0].selectbox("Digit class", list(range(10)), index=7)
-of_class = np.flatnonzero(labels == digit_class)
-choice = controls[1].number_input("Which one", 0, len(of_class) - 1, 0, key="which")
-position = int(of_class[choice])
-kind = controls[2].radio("Attack", attacks.KINDS, horizontal=True, format_func=str.upper, key="kind")
-st.caption(f"Test digit #{int(indices[position])} (true class {digit_class}); the paper's preset for "
-           f"{kind.upper()}: {attacks.params_for(kind)}")
+# Another page asks for a test digit by setting this key before switching here.
+if (opened := st.session_state.pop("open_test_index", None)) is not None:
+    matches = np.flatnonzero(indices == opened)
+    if len(matches):
+        st.session_state["source"] = "test"
+        select(int(matches[0]))
+    else:
+        st.warning(f"Test digit #{opened} is not among the {len(indices):,} bundled with the app.")
+if "digit_class" not in st.session_state:
+    select(int(np.flatnonzero(labels == 7)[0]))
+
+source = st.radio("Digit from", SOURCES, format_func=SOURCES.get, horizontal=True, key="source",
+                  persist_state="session")
+if source == "test":
+    image, label, name = from_test_set()
+else:
+    picked = from_upload() if source == "upload" else from_drawing()
+    if picked is None:
+        st.stop()
+    image, name = picked
+    # A picture has no label: ask, suggesting what the first model sees. The key follows the picture, so a new
+    # one gets a new suggestion.
+    digest = hashlib.sha1(image.tobytes()).hexdigest()[:12]
+    label = st.columns(4)[0].selectbox("Its true class", range(10), index=clean_prediction(pair[0], image),
+                                       key=f"label-{digest}", help=f"Suggested: what {pair[0]} reads before any attack")
+
+kind = st.radio("Attack", attacks.KINDS, horizontal=True, format_func=str.upper, key="kind", persist_state="session")
+chosen = attack_params(kind)
+params = dataclasses.asdict(chosen)
+st.caption(f"{name}, true class {label}. {describe(kind, chosen)}")
+st.session_state["chosen_digit"] = {"image": image, "label": label, "name": name}
+st.session_state["chosen_attack"] = {"kind": kind, "params": params}
 
 
 @st.fragment
-def compare() -> None:
+def compare(pair: list[str], image: np.ndarray, label: int, kind: str, params: dict) -> None:
+    """Everything the eps slider changes. Each model's whole eps grid is attacked once and cached: moving the
+    slider only indexes into it."""
     eps = st.slider("Perturbation budget eps (L-inf, pixels in [0, 1])", 0.0, 0.5, 0.3, 0.02, key="eps")
     step = int(np.argmin(np.abs(EPS_GRID - eps)))
-    columns = st.columns(len(pair))
-    for column, name in zip(columns, pair, strict=True):
-        result = response(name, position, kind)
+    results = {name: response(name, image, label, kind, params) for name in pair}
+    for column, (name, result) in zip(st.columns(len(pair)), results.items(), strict=True):
         clean, adversarial = result.adversarial[0], result.adversarial[step]
         predicted = int(result.predictions[step])
         with column:
             st.subheader(name)
-            verdict = f"still {predicted}" if predicted == result.label else f"now {predicted}"
-            (st.success if predicted == result.label else st.error)(f"**{verdict}** at eps = {eps:.2f}")
+            verdict = f"still {predicted}" if predicted == label else f"now {predicted}"
+            (st.success if predicted == label else st.error)(f"**{verdict}** at eps = {eps:.2f}")
+            if result.predictions[0] != label:
+                st.caption(f"{name} reads it as {result.predictions[0]} before any attack.")
             pictures = st.columns(3)
             pictures[0].image(figures.digit_image(clean, 5), caption="clean")
             pictures[1].image(figures.digit_image(adversarial, 5), caption="adversarial")
@@ -63,11 +230,15 @@ def compare() -> None:
                               caption="perturbation (red +, blue -)")
             flip = result.smallest_flipping_eps
             st.write(f"Smallest eps that flips it: **{flip:.2f}**" if flip is not None
-                     else "No eps up to 0.5 flips it.")
-            st.bar_chart({"clean": result.probabilities[0], "adversarial": result.probabilities[step]},
-                         stack=False, height=200)
+                     else f"No eps up to {EPS_GRID[-1]} flips it.")
+            st.plotly_chart(charts.probability_bars(result.probabilities[0], result.probabilities[step], label),
+                            key=f"probabilities-{name}")
             st.download_button("Download adversarial PNG", figures.png_bytes(figures.digit_image(adversarial)),
-                               file_name=f"{name}-{kind}-eps{eps:.2f}.png", mime="image/png", key=f"png-{name}")
+                               file_name=f"{name}-{kind}-eps{eps:.2f}.png", mime="image/png", key=f"png-{name}",
+                               on_click="ignore")
+    st.plotly_chart(charts.true_class_probability_chart(
+        EPS_GRID, {name: result.probabilities[:, label] for name, result in results.items()}, label, eps),
+        key="true_class_probability")
 
 
-compare()
+compare(pair, image, label, kind, params)

@@ -1,8 +1,13 @@
 """Page 3: how large a perturbation each model needs, from the committed sweeps."""
 
+import numpy as np
 import streamlit as st
+import torch
 
-from explorer import charts, results
+from explorer import attacks, charts, data, evaluate, figures, results, sweeps
+from pages.shared import load_model
+
+FLIPS_SHOWN = 8
 
 
 @st.cache_data
@@ -10,22 +15,81 @@ def committed_sweeps() -> dict:
     return results.committed("sweeps")
 
 
+def live_sweep(pair: tuple[str, ...], preset: str, count: int) -> dict:
+    """The committed sweep's layout, for `count` digits of the bundled sample, with a progress bar; plus, per model,
+    a few digits at the smallest eps where PGD flips them."""
+    images, labels, indices = data.load_sample()
+    chosen = np.linspace(0, len(labels) - 1, count).astype(int)  # spread over all ten classes
+    x, y = data.to_tensor(images[chosen]), labels[chosen]
+    live = {"models": list(pair), "preset": preset, "digits": count, "eps": sweeps.EPS_GRID, "accuracy": {},
+            "flips": {}}
+    bar = st.progress(0.0, text="Starting…")
+    total, done = len(pair) * (len(attacks.KINDS) + 1), []
+
+    def advance(stage: str) -> None:
+        bar.progress(len(done) / total, text=stage)
+        done.append(stage)
+
+    for name in pair:
+        model = load_model(name)
+        result = sweeps.sweep(model, x, torch.from_numpy(y), preset, progress=False,
+                              on_attack=lambda kind, name=name: advance(f"{name}: {kind.upper()} at "
+                                                                        f"{len(sweeps.EPS_GRID)} eps values"))
+        live["accuracy"][name] = {preset: result["accuracy"]}
+    for name in pair:
+        model = load_model(name)
+        advance(f"{name}: the digits at their flipping eps")
+        tiles = []
+        for position in range(count):
+            if len(tiles) == FLIPS_SHOWN:
+                break
+            response = evaluate.eps_response(model, x[position], int(y[position]), "pgd", np.array(sweeps.EPS_GRID),
+                                             preset=preset)
+            flip = response.smallest_flipping_eps
+            if flip:
+                step = sweeps.EPS_GRID.index(round(flip, 2))
+                tiles.append((response.adversarial[step], f"#{indices[chosen[position]]}: {y[position]} → "
+                                                          f"{response.predictions[step]} at eps {flip:.2f}"))
+        live["flips"][name] = tiles
+    bar.empty()
+    return live
+
+
 st.title("Epsilon budget")
 pair = st.session_state.get("models") or []
 if not pair:
     st.info("Pick one or two models in the sidebar.")
     st.stop()
-sweeps = committed_sweeps()
+committed = committed_sweeps()
 preset = st.radio("Attack preset", ["paper", "strong"], horizontal=True, key="budget_preset",
                   help="paper: the attacks as the paper states them; strong: margin loss, 100 steps, restarts")
-st.plotly_chart(charts.sweep_chart(sweeps, pair, preset), key="sweep_chart")
+st.plotly_chart(charts.sweep_chart(committed, pair, preset), key="sweep_chart")
 st.markdown(
     "Each curve is one attack. An honest evaluation's curves fall as eps grows, reach 0% where every digit can "
     "be made grey (eps 0.5), and the iterative attacks (BIM, MIM, PGD) sit below FGSM. Compare the two presets: "
     "where the paper preset leaves digits standing and the strong one does not, the attack, not the model, "
     "made the difference.")
 st.subheader("The smallest eps that flips each digit")
-st.plotly_chart(charts.flip_histogram(sweeps, pair, preset), key="flip_histogram")
-st.caption(f"From `results/sweeps.json`: the first {sweeps['digits']:,} test digits, eps on a "
-           f"{sweeps['eps'][1]:.2f} grid, any of the four attacks of the preset. Re-run it with "
+st.plotly_chart(charts.flip_histogram(committed, pair, preset), key="flip_histogram")
+st.caption(f"From `results/sweeps.json`: the first {committed['digits']:,} test digits, eps on a "
+           f"{committed['eps'][1]:.2f} grid, any of the four attacks of the preset. Re-run it with "
            "`explorer evaluate --sweeps`.")
+
+st.subheader("Run it live")
+st.markdown("The curves above are committed results. Re-run the sweep here on a few digits of the bundled sample "
+            "(a small batch: PGD at 26 eps values is the slow part), then look at each digit at the smallest eps "
+            "that flips it: is its true class really in question?")
+live_columns = st.columns([1, 3])
+count = live_columns[0].number_input("Digits", 5, 100, 20, 5, key="live_digits")
+if live_columns[1].button("Run the sweep", key="live_run", type="primary"):
+    st.session_state["live_sweep"] = live_sweep(tuple(pair), preset, int(count))
+if (live := st.session_state.get("live_sweep")) and live["models"] == list(pair) and live["preset"] == preset:
+    st.plotly_chart(charts.sweep_chart(live, pair, preset), key="live_chart")
+    st.caption(f"{live['digits']} digits, {preset} preset, computed just now on this machine.")
+    for name in pair:
+        st.markdown(f"**{name}**: each digit at the smallest eps where PGD flips it, and what it is taken for")
+        tiles = live["flips"][name]
+        if not tiles:
+            st.info("PGD flips none of these digits up to eps 0.5.")
+        for column, (image, caption) in zip(st.columns(max(len(tiles), 1)), tiles, strict=False):
+            column.image(figures.digit_image(image, 3), caption=caption)

@@ -2,58 +2,24 @@
 
 The run also saves the screenshots the README shows (assets/screenshots/)."""
 
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
-
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-ROOT = Path(__file__).resolve().parent.parent
+from explorer.serve import IDLE, ROOT, launch_chromium, running_app
+
 SCREENSHOTS = ROOT / "assets" / "screenshots"
-CHROMIUM = os.environ.get("EXPLORER_CHROMIUM", "/usr/bin/chromium")
-IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def app_url():
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless",
-         "true", "--browser.gatherUsageStats", "false"], cwd=ROOT, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(120):
-            try:
-                urllib.request.urlopen(f"{url}/_stcore/health", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            pytest.fail("streamlit did not start within 60 s")
+    with running_app() as (url, _):
         yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
 
 
 @pytest.fixture(scope="module")
 def page(app_url):
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run"])
+        browser = launch_chromium(playwright)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(app_url)
         page.wait_for_selector(IDLE, timeout=90_000)
@@ -80,3 +46,17 @@ def test_the_budget_page_draws_its_charts(page):
     page.wait_for_selector(IDLE)
     page.set_viewport_size({"width": 1400, "height": 1500})  # the page scrolls inside its own container
     page.screenshot(path=SCREENSHOTS / "budget.png")
+
+
+def test_the_latent_page_draws_figure2_and_plays_it(page):
+    page.set_viewport_size({"width": 1400, "height": 1000})
+    page.get_by_test_id("stSidebarNav").get_by_text("Latent space").click()
+    chart = page.locator(".js-plotly-plot")
+    expect(chart).to_have_count(1, timeout=90_000)
+    page.wait_for_selector(IDLE)
+    slider_value = chart.locator(".slider-group > text.slider-label").first  # "eps = …"
+    expect(slider_value).to_have_text("eps = 0.00")
+    chart.get_by_text("Play").click()
+    expect(slider_value).not_to_have_text("eps = 0.00", timeout=10_000)  # the digits are on the move
+    page.wait_for_timeout(8_000)  # let them arrive: 26 frames
+    page.screenshot(path=SCREENSHOTS / "latent.png")

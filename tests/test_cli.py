@@ -3,7 +3,7 @@ import sys
 
 from PIL import Image
 
-from explorer import cli
+from explorer import cli, gallery
 
 
 def explorer(*args):
@@ -13,7 +13,7 @@ def explorer(*args):
 def test_help_lists_the_subcommands():
     done = explorer("--help")
     assert done.returncode == 0
-    for command in ("data", "models", "attack", "train"):
+    for command in ("data", "models", "attack", "gallery", "train"):
         assert command in done.stdout
 
 
@@ -31,12 +31,25 @@ def test_attack_writes_both_digits_and_predictions(tmp_path, mnist_test, capsys)
     assert Image.open(out).size[0] >= 3 * 28 * 8
 
 
+def test_gallery_writes_the_four_attacks_on_one_digit_of_each_class(tmp_path, capsys):
+    out = tmp_path / "grid.png"
+    assert cli.main(["gallery", "--model", "triplet", "--eps", "0.3", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    # the triplet model gives up every digit to the iterative attacks, as the app's gallery shows
+    for kind in ("bim", "mim", "pgd"):
+        assert f"{kind:5s} fooled 10 of 10" in printed
+    width, height = Image.open(out).size
+    assert width >= 10 * 28 * gallery.SCALE and height >= 4 * 28 * gallery.SCALE
+
+
 def test_bad_arguments_exit_2_with_one_line():
     for args, reason in [(["attack", "--model", "nope"], "no such checkpoint"),
                          (["attack", "--eps", "-0.1"], "eps must lie in [0, 1]"),
                          (["attack", "--steps", "0"], "steps must be at least 1"),
                          (["attack", "--index", "10000"], "--index must be in 0..9999"),
-                         (["attack", "--attack", "cw"], "invalid choice")]:
+                         (["attack", "--attack", "cw"], "invalid choice"),
+                         (["gallery", "--model", "nope"], "no such checkpoint"),
+                         (["gallery", "--count", "0"], "count must be in 1..2000")]:
         done = explorer(*args)
         assert done.returncode == 2, args
         assert reason in done.stderr and "Traceback" not in done.stderr

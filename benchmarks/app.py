@@ -1,0 +1,129 @@
+"""How fast the app feels: the real server, a real browser (Playwright + Chromium), this machine's CPU.
+
+    python benchmarks/app.py [--moves 20]
+
+1. From `streamlit run` to page 1 drawn (both default models' verdicts on screen).
+2. A warm eps-slider move on page 1, two models, PGD-40: key press to the new verdicts drawn (median, worst).
+3. The latent page: first visit (PCA), UMAP from the shipped layouts, back to PCA (warm).
+4. UMAP for a checkpoint without a stored layout, in a fresh process: with numba's compiled kernels cached on disk
+   (what every start after the first pays) and without (the very first start).
+5. The server's peak memory once all four models have been used.
+Targets (issue 4): slider <= 300 ms median, start <= 10 s, PCA <= 2 s, UMAP <= 20 s cold and 1 s warm, <= 2 GB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+from playwright.sync_api import expect, sync_playwright
+
+from explorer.serve import IDLE, launch_chromium, peak_memory_bytes, running_app
+
+COLD_UMAP = """
+import time, numpy as np
+from explorer import data, latent, models, projection
+images = data.load_sample()[0]
+embeddings = latent.embed(models.load("triplet"), images)
+start = time.perf_counter()
+projection.fit_umap(embeddings, "umap-benchmark.npz")
+print(time.perf_counter() - start)
+"""
+
+
+def seconds_until(page, condition, timeout_ms: int = 120_000) -> float:
+    start = time.perf_counter()
+    condition(timeout_ms)
+    page.wait_for_selector(IDLE, timeout=timeout_ms)
+    return time.perf_counter() - start
+
+
+def cold_umap(cache: str) -> float:
+    """Seconds to fit UMAP in a new process whose cache folder (layouts, numba's kernels) is `cache`."""
+    environment = {**os.environ, "EXPLORER_DATA": cache, "NUMBA_CACHE_DIR": f"{cache}/numba"}
+    result = subprocess.run([sys.executable, "-c", COLD_UMAP], capture_output=True, text=True, check=True,
+                            env=environment)
+    return float(result.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--moves", type=int, default=20)
+    args = parser.parse_args()
+
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        start = time.perf_counter()
+        with running_app() as (url, server):
+            page.goto(url)
+            alerts = page.get_by_test_id("stAlert")
+            expect(alerts.filter(has_text="at eps")).to_have_count(2, timeout=120_000)
+            page.wait_for_selector(IDLE)
+            print(f"start to page 1 drawn: {time.perf_counter() - start:.1f} s (target 10 s)")
+
+            page.get_by_text("PGD", exact=True).click()
+            page.wait_for_selector(IDLE, timeout=120_000)
+            slider = page.get_by_test_id("stSlider").get_by_role("slider")
+            slider.focus()
+            moves = []
+            for move in range(args.moves):
+                key = "ArrowRight" if move % 2 == 0 else "ArrowLeft"
+                before = alerts.first.inner_text()
+                moves.append(seconds_until(page, lambda timeout, before=before, key=key: (
+                    slider.press(key), expect(alerts.first).not_to_have_text(before, timeout=timeout))))
+            print(f"eps slider, warm, 2 models, PGD-40: median {1000 * statistics.median(moves):.0f} ms, worst "
+                  f"{1000 * max(moves):.0f} ms over {len(moves)} moves (target 300 ms median)")
+
+            page.get_by_test_id("stSidebarNav").get_by_text("Latent space").click()
+            charts = page.locator(".js-plotly-plot")
+            first = seconds_until(page, lambda timeout: expect(charts).to_have_count(1, timeout=timeout))
+            print(f"latent page, first visit (embed 2,000 digits per model, attack the digit at 26 eps, PCA): "
+                  f"{first:.1f} s (target 2 s for PCA)")
+            for label, choice in (("UMAP, shipped layouts", "UMAP"), ("back to PCA, warm", "PCA")):
+                print(f"latent page, {label}: {switch_view(page, choice):.2f} s")
+
+            page.get_by_test_id("stSidebarNav").get_by_text("Attack a digit").click()
+            page.wait_for_selector(IDLE)
+            choose_models(page, ["triplet-fgsm", "triplet-pgd"])
+            expect(alerts.filter(has_text="at eps")).to_have_count(2, timeout=120_000)
+            page.wait_for_selector(IDLE)
+            print(f"server peak memory after all four models: {peak_memory_bytes(server.pid) / 2**30:.2f} GB "
+                  "(target 2 GB)")
+        browser.close()
+
+    with tempfile.TemporaryDirectory() as cache:
+        print(f"UMAP without a stored layout, fresh process, numba compiling: {cold_umap(cache):.1f} s")
+        print(f"the same with numba's kernels cached on disk: {cold_umap(cache):.1f} s (target 20 s cold)")
+
+
+def switch_view(page, choice: str) -> float:
+    """Seconds from clicking a 2-D view to the chart drawn with new axes."""
+    axes = "() => JSON.stringify(document.querySelector('.js-plotly-plot').layout.xaxis.range)"
+    before = page.evaluate(axes)
+    start = time.perf_counter()
+    page.get_by_text(choice, exact=True).click()
+    page.wait_for_function(f"(before) => ({axes})() !== before", arg=before, timeout=120_000)
+    page.wait_for_selector(IDLE)
+    return time.perf_counter() - start
+
+
+def choose_models(page, names: list[str]) -> None:
+    """Replace the sidebar's model pair, as a user would: remove both chips, then type each name."""
+    picker = page.get_by_test_id("stMultiSelect")
+    while picker.locator("[data-testid='stMultiSelectTag']").count():
+        picker.locator("[data-testid='stMultiSelectTag'] [role='button']").first.click()
+        page.wait_for_selector(IDLE)
+    for name in names:
+        picker.locator("input").fill(name)
+        page.keyboard.press("Enter")
+        page.wait_for_selector(IDLE)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,44 @@
+"""Digits attacked over an eps grid, followed through the latent space: the paper's Figure 2, in motion."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from explorer import attacks
+
+# Coarser than the sweeps' grid: each value is one animation frame, and every frame is a full attack.
+EPS_FRAMES = tuple(round(0.05 * i, 2) for i in range(11))
+
+
+@dataclass(frozen=True)
+class Migration:
+    eps: np.ndarray  # (E,)
+    labels: np.ndarray  # (N,) true classes
+    embeddings: np.ndarray  # (E, N, 64) the adversarial digits' embeddings; eps 0 is the clean digit
+    predictions: np.ndarray  # (E, N)
+
+    @property
+    def fooled(self) -> np.ndarray:
+        return self.predictions != self.labels
+
+
+@torch.no_grad()
+def embed_and_classify(model: torch.nn.Module, images: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    embeddings = model.embed(images)
+    return embeddings.numpy(), model.head(embeddings).argmax(1).numpy()
+
+
+def migrate(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, kind: str,
+            eps_grid: tuple[float, ...] = EPS_FRAMES, **params) -> Migration:
+    """Attack (N, 1, 28, 28) digits at every eps of the grid in one batched call, and embed every result."""
+    # Every digit runs the whole attack, even once fooled: the picture shows where the attack takes it, not just
+    # the first step across a boundary.
+    params = {**params, "early_stop": False}
+    adversarial = attacks.attack(model, images, labels, kind, torch.tensor(eps_grid), **params)
+    n_eps, n = adversarial.shape[:2]
+    embeddings, predictions = embed_and_classify(model, adversarial.flatten(0, 1))
+    return Migration(np.asarray(eps_grid, dtype=np.float32), labels.numpy(),
+                     embeddings.reshape(n_eps, n, -1), predictions.reshape(n_eps, n))

@@ -1,0 +1,108 @@
+"""2-D views of the 64-d latent space: PCA, or UMAP fitted once per checkpoint and kept on disk.
+
+Both are fitted on the embeddings of the bundled 2,000 clean test digits. New points (adversarial digits) go through
+PCA's linear map; for UMAP they are placed at the distance-weighted mean of their nearest clean neighbours in 64-d,
+the placement UMAP's own `transform` starts from, without its stochastic refinement: a point lands in the cluster its
+64-d neighbours belong to, and the same inputs always give the same picture. UMAP layouts are stored as plain
+arrays (.npz, never a pickle), keyed by the checkpoint's weights and the digits they were fitted on: the shipped
+checkpoints' layouts in assets/projections/ (`explorer layouts` writes them), any other in the cache folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from explorer import data
+
+METHODS = ("pca", "umap")
+UMAP_SETTINGS = {"n_neighbors": 15, "min_dist": 0.1, "random_state": 0, "n_jobs": 1}
+NEIGHBOURS = 10
+SHIPPED_LAYOUTS = Path(__file__).resolve().parent.parent / "assets" / "projections"
+
+
+@dataclass(frozen=True)
+class Projection:
+    method: str
+    reference: np.ndarray  # (M, 64) the clean embeddings it was fitted on
+    coordinates: np.ndarray  # (M, 2) their 2-D positions
+    linear: tuple[np.ndarray, np.ndarray] | None = None  # PCA's (mean (64,), components (2, 64))
+
+    def transform(self, embeddings: np.ndarray) -> np.ndarray:
+        """(N, 64) -> (N, 2) in the same view as the reference points."""
+        embeddings = np.asarray(embeddings, dtype=np.float32)
+        if self.linear is not None:
+            mean, components = self.linear
+            return (embeddings - mean) @ components.T
+        distances = np.sqrt(np.maximum(
+            (embeddings**2).sum(1)[:, None] - 2 * embeddings @ self.reference.T + (self.reference**2).sum(1)[None],
+            0))
+        nearest = np.argpartition(distances, NEIGHBOURS, axis=1)[:, :NEIGHBOURS]
+        weights = 1 / (np.take_along_axis(distances, nearest, 1) + 1e-6)
+        weights /= weights.sum(1, keepdims=True)
+        return np.einsum("nk,nkd->nd", weights, self.coordinates[nearest])
+
+
+def fit_pca(embeddings: np.ndarray) -> Projection:
+    mean = embeddings.mean(0)
+    # The top two right-singular vectors, signs fixed so a model's picture never flips between runs.
+    _, _, vt = np.linalg.svd(embeddings - mean, full_matrices=False)
+    components = vt[:2] * np.sign(vt[:2, :1] + 1e-12)
+    return Projection("pca", embeddings, (embeddings - mean) @ components.T, (mean, components))
+
+
+def layout_name(weights_sha256: str, digits: np.ndarray) -> str:
+    """The file a UMAP layout is kept in: what was embedded (weights, digits) and how, not the float embeddings,
+    which differ in their last bits between CPUs."""
+    settings = ",".join(f"{k}={v}" for k, v in sorted(UMAP_SETTINGS.items()))
+    digits_key = hashlib.sha256(np.ascontiguousarray(digits).tobytes() + settings.encode()).hexdigest()[:16]
+    return f"umap-{weights_sha256[:16]}-{digits_key}.npz"
+
+
+def read_layout(path: Path, expected: int) -> np.ndarray | None:
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            coordinates = stored["coordinates"]
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return None  # not there, or damaged: the caller fits again
+    if coordinates.shape != (expected, 2) or not np.isfinite(coordinates).all():
+        return None
+    return coordinates.astype(np.float32)
+
+
+def write_layout(path: Path, coordinates: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.stem + ".tmp.npz")
+    np.savez(temporary, coordinates=coordinates)
+    os.replace(temporary, path)
+
+
+def fit_umap(embeddings: np.ndarray, name: str) -> Projection:
+    """UMAP of the embeddings, read from disk when this checkpoint's layout of these digits was fitted before."""
+    cached = data.data_dir() / "projections" / name
+    for path in (SHIPPED_LAYOUTS / name, cached):
+        if (coordinates := read_layout(path, len(embeddings))) is not None:
+            return Projection("umap", embeddings, coordinates)
+    # numba compiles UMAP's kernels on first use (10+ s); keeping them on disk makes later processes start warm.
+    os.environ.setdefault("NUMBA_CACHE_DIR", str(data.data_dir() / "numba"))
+    import umap
+
+    coordinates = umap.UMAP(**UMAP_SETTINGS).fit_transform(embeddings).astype(np.float32)
+    with contextlib.suppress(OSError):  # a read-only cache folder costs the next start a refit, nothing more
+        write_layout(cached, coordinates)
+    return Projection("umap", embeddings, coordinates)
+
+
+def fit(method: str, embeddings: np.ndarray, weights_sha256: str, digits: np.ndarray) -> Projection:
+    """A 2-D view of `embeddings`, the 64-d features of `digits` under the checkpoint with these weights."""
+    if method == "pca":
+        return fit_pca(embeddings)
+    if method == "umap":
+        return fit_umap(embeddings, layout_name(weights_sha256, digits))
+    raise ValueError(f"unknown projection {method!r}; choose one of {', '.join(METHODS)}")

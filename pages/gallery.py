@@ -1,0 +1,52 @@
+"""Page 5: the paper's Figure 1 for any model: the same digits under all four attacks, labelled y and y_pred."""
+
+import streamlit as st
+
+from explorer import attacks, figures, gallery, models
+from pages.shared import load_model, sample
+
+
+@st.cache_data(max_entries=32, show_spinner="Attacking the digits with FGSM, BIM, MIM and PGD…")
+def attacked(model_name: str, eps: float, preset: str, count: int, seed: int | None) -> gallery.Gallery:
+    images, labels, indices = sample()
+    chosen = gallery.pick_digits(labels, count, seed)
+    return gallery.attack_digits(load_model(model_name), images[chosen], labels[chosen], indices[chosen], eps, preset)
+
+
+st.title("Gallery (Figure 1)")
+available = models.available()
+if not available:
+    st.info(f"No checkpoints in {models.checkpoint_dir()}: train one with `explorer train softmax`.")
+    st.stop()
+pair = [name for name in st.session_state.get("models") or [] if name in available]
+controls = st.columns([1, 2, 1])
+model_name = controls[0].selectbox("Model", available, index=available.index(pair[0]) if pair else 0,
+                                   key="gallery_model")
+# Rounded so the slider's float noise does not make new cache entries.
+eps = round(controls[1].slider("Perturbation budget eps (L-inf, pixels in [0, 1])", 0.0, 0.5, 0.3, 0.02,
+                               key="gallery_eps"), 2)
+preset = controls[2].radio("Attack preset", ["paper", "strong"], horizontal=True, key="gallery_preset",
+                           help="paper: the attacks as the paper states them; strong: margin loss, 100 steps, "
+                           "restarts")
+choice = st.columns([2, 1, 1, 1])
+digits = choice[0].radio("Digits", ["one of each class", "random"], horizontal=True, key="gallery_digits",
+                         help="one of each class: the bundled sample's first 0, first 1, … (then the second of "
+                         "each); random: drawn from its 2,000 test digits")
+count = choice[1].number_input("How many", 1, 20, 10, key="gallery_count")
+seed = choice[2].number_input("Seed", 0, 10_000, 0, key="gallery_seed", disabled=digits != "random")
+fooled_only = choice[3].checkbox("Only fooled digits", key="gallery_fooled")
+
+result = attacked(model_name, eps, preset, int(count), int(seed) if digits == "random" else None)
+if not gallery.shown_digits(result, fooled_only):
+    st.info(f"No attack fooled {model_name} on these digits at eps = {eps:.2f}.")
+    st.stop()
+grid = gallery.render(result, fooled_only)
+st.image(grid, caption="Each column is one test digit, each row one attack: y is the true class, the number after "
+         "the arrow the model's prediction on the adversarial digit; red where the attack fooled the model.")
+st.caption(" · ".join(f"{kind.upper()} fooled {int(result.fooled(kind).sum())} of {len(result.labels)}"
+                      for kind in attacks.KINDS) + f" · test digits {', '.join(f'#{i}' for i in result.indices)}")
+command = f"explorer gallery --model {model_name} --eps {eps:.2f} --preset {preset} --count {count}"
+command += f" --seed {seed}" if digits == "random" else ""
+st.caption(f"The same grid from the command line: `{command}{' --fooled-only' if fooled_only else ''}`")
+st.download_button("Download the grid (PNG)", figures.png_bytes(grid), mime="image/png", key="gallery_png",
+                   file_name=f"gallery-{model_name}-eps{eps:.2f}-{preset}.png")

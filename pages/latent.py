@@ -1,0 +1,109 @@
+"""Page 2: the latent space in 2-D, and attacked digits migrating between class clusters (the paper's Figure 2)."""
+
+import numpy as np
+import streamlit as st
+import torch
+
+from explorer import attacks, latent, migration, models, projection, sweeps
+from explorer.latent_figure import UNKNOWN, migration_figure, panel
+from pages.shared import load_model, sample
+
+SAMPLE_CHOICES = {"page": "the digit from page 1", "per_class": "one digit of each class", "sample": "a random sample"}
+
+
+@st.cache_resource(show_spinner="Embedding 2,000 test digits…")
+def reference_embeddings(model_name: str) -> np.ndarray:
+    return latent.embed(load_model(model_name), sample()[0])
+
+
+@st.cache_resource(show_spinner="Fitting the 2-D view (UMAP: about 15 s the first time, then read from disk)…")
+def fitted_projection(model_name: str, method: str) -> projection.Projection:
+    return projection.fit(method, reference_embeddings(model_name), load_model(model_name).card["weights_sha256"],
+                          sample()[0])
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def migrated(model_name: str, images: np.ndarray, labels: np.ndarray, kind: str, params: dict,
+             eps_grid: tuple[float, ...]) -> migration.Migration:
+    return migration.migrate(load_model(model_name), torch.from_numpy(images)[:, None], torch.from_numpy(labels),
+                             kind, eps_grid, **params)
+
+
+def chosen_digits(choice: str, count: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Float images (N, 28, 28), labels and test-set indices (UNKNOWN for an upload or a drawing)."""
+    images, labels, indices = sample()
+    if choice == "page":
+        digit = st.session_state.get("chosen_digit")
+        if digit is None:  # page 1 not visited yet: its default digit, the first 7 of the sample
+            position = int(np.flatnonzero(labels == 7)[0])
+            digit = {"image": images[position] / np.float32(255), "label": 7}
+        image = np.asarray(digit["image"], dtype=np.float32)
+        match = np.flatnonzero((images == np.round(image * 255)).all(axis=(1, 2)))
+        index = int(indices[match[0]]) if len(match) else UNKNOWN
+        return image[None], np.array([int(digit["label"])]), np.array([index])
+    rng = np.random.default_rng(seed)
+    if choice == "per_class":
+        positions = np.array([rng.choice(np.flatnonzero(labels == c)) for c in range(10)])
+    else:
+        positions = np.sort(rng.choice(len(labels), count, replace=False))
+    return images[positions] / np.float32(255), labels[positions], indices[positions]
+
+
+st.title("Latent space (Figure 2)")
+st.markdown("Each faint dot is one of 2,000 clean test digits, placed by its 64-d embedding (the layer the triplet "
+            "loss shapes) and coloured by class. The outlined digits are attacked at growing eps: press **Play**, "
+            "or drag the eps slider under the chart, and watch them leave their cluster for another one.")
+pair = st.session_state.get("models") or []
+if not pair:
+    st.info("Pick one or two models in the sidebar.")
+    st.stop()
+
+paper_figure = st.toggle("Paper figure", key="paper_figure",
+                         help="Lay it out like the paper's Figure 2: the triplet model alone, one digit of each "
+                              "class, PCA, the key inside the plot, starting at eps 0.3.")
+controls = st.columns([1, 2, 1])
+method = controls[0].radio("2-D view", projection.METHODS, format_func=str.upper, horizontal=True,
+                           key="projection", disabled=paper_figure,
+                           help="PCA: a linear map, distances kept as far as two axes can. UMAP: keeps each "
+                                "digit's neighbours, so clusters separate clearly; attacked digits are placed by "
+                                "their nearest clean neighbours in 64-d.")
+choice = controls[1].radio("Digits to attack", list(SAMPLE_CHOICES), format_func=SAMPLE_CHOICES.get,
+                           horizontal=True, key="latent_digits", disabled=paper_figure)
+count = controls[2].number_input("How many", 1, 100, 20, key="latent_count", disabled=choice != "sample",
+                                 help="Every digit is attacked at 11 eps values; PGD-40 on 20 digits takes about "
+                                      "10 s per model on a laptop CPU.")
+chosen_attack = st.session_state.get("chosen_attack") or {"kind": "pgd", "params": {}}
+kind = st.radio("Attack", attacks.KINDS, index=attacks.KINDS.index(chosen_attack["kind"]), format_func=str.upper,
+                horizontal=True, key="latent_kind")
+params = chosen_attack["params"] if kind == chosen_attack["kind"] else {}
+if paper_figure:
+    method, choice = "pca", "per_class"
+    pair = ["triplet"] if "triplet" in models.available() else pair[:1]
+
+images, labels, indices = chosen_digits(choice, int(count), seed=0)
+# Page 1's digit runs on page 1's grid, so PGD's random start (drawn per eps and digit) matches what page 1 showed.
+eps_grid = tuple(sweeps.EPS_GRID) if choice == "page" else migration.EPS_FRAMES
+panels = []
+with st.spinner(f"Attacking {len(labels)} digit(s) at {len(eps_grid)} eps values with "
+                f"{kind.upper()} for each model…"):
+    for name in pair:
+        panels.append(panel(name, fitted_projection(name, method), sample()[1], sample()[2],
+                            migrated(name, images, labels, kind, params, eps_grid), indices))
+
+at_paper_eps = int(np.argmin(np.abs(np.array(eps_grid) - 0.3)))
+start = at_paper_eps if paper_figure else 0
+event = st.plotly_chart(migration_figure(panels, start, paper_style=paper_figure), key="latent_chart",
+                        on_select="rerun", selection_mode="points")
+clicked = [int(point["customdata"][0]) for point in event.selection.points
+           if point.get("customdata") and int(point["customdata"][0]) != UNKNOWN]
+if clicked:
+    st.session_state["open_test_index"] = clicked[0]
+    st.switch_page("pages/attack.py")
+
+summary = [f"**{panel.title}**: {int((panel.predictions[at_paper_eps] != panel.labels).sum())} of {len(labels)} "
+           f"taken for another class at eps 0.30" for panel in panels]
+st.markdown(" · ".join(summary))
+st.caption("Click any digit to open it on page 1. The axes stay fixed while the digits move, so a long path means "
+           "a large move in the latent space. A digit sitting between clusters in 2-D may still be firmly in one "
+           f"cluster in 64-d: trust the colour (the class the model takes it for). Attack: {kind.upper()}, "
+           f"{attacks.params_for(kind, **params)}.")

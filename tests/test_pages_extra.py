@@ -1,0 +1,70 @@
+from streamlit.testing.v1 import AppTest
+
+from explorer import results, sweeps
+
+
+def open_page(page: str) -> AppTest:
+    app = AppTest.from_file("../app.py", default_timeout=120)
+    app.run()
+    app.switch_page(page).run()
+    assert not app.exception, app.exception
+    return app
+
+
+def fooled_counts(app: AppTest) -> str:
+    return app.caption[0].value
+
+
+def test_the_gallery_opens_with_one_grid_for_the_first_sidebar_model():
+    app = open_page("pages/gallery.py")
+    assert app.title[0].value == "Gallery (Figure 1)"
+    assert app.selectbox(key="gallery_model").value == "softmax"
+    assert len(app.image) == 1
+    assert fooled_counts(app).startswith("FGSM fooled")
+    assert len(app.get("download_button")) == 1
+
+
+def test_changing_model_and_eps_redraws_the_grid():
+    app = open_page("pages/gallery.py")
+    app.selectbox(key="gallery_model").set_value("triplet").run()
+    assert not app.exception, app.exception
+    # the guide's classroom script says so: at eps 0.3 the triplet model gives up all ten digits to BIM, MIM and PGD
+    assert "BIM fooled 10 of 10 · MIM fooled 10 of 10 · PGD fooled 10 of 10" in fooled_counts(app)
+    app.slider(key="gallery_eps").set_value(0.0).run()
+    assert not app.exception, app.exception
+    assert fooled_counts(app).startswith("FGSM fooled 0 of 10 · BIM fooled 0 of 10 · MIM fooled 0 of 10 · PGD "
+                                         "fooled 0 of 10")
+    assert len(app.image) == 1
+    app.checkbox(key="gallery_fooled").check().run()
+    assert not app.exception, app.exception
+    assert not app.image and "No attack fooled triplet" in app.info[0].value
+
+
+def test_a_random_pick_of_digits():
+    app = open_page("pages/gallery.py")
+    app.radio(key="gallery_digits").set_value("random").run()
+    app.number_input(key="gallery_count").set_value(6).run()
+    app.number_input(key="gallery_seed").set_value(5).run()
+    assert not app.exception, app.exception
+    assert len(app.image) == 1
+    assert "of 6" in fooled_counts(app) and "--count 6 --seed 5" in app.caption[1].value
+
+
+def test_the_guide_quotes_the_committed_results():
+    app = open_page("pages/guide.py")
+    assert app.title[0].value == "Guide"
+    text = " ".join(" ".join(element.value for element in app.markdown).split())
+    table = results.committed("table1")
+    assert f"{table['paper']['Ours']['PGD']}%" in text  # the paper's claim: 95.49% under PGD
+    strong_pgd = table["tables"]["strong"]["rows"]["Ours_PGD"]["accuracy"]["PGD"]
+    assert f"{100 * strong_pgd:.1f}%" in text  # what PGD training really holds under the strong preset
+    paper_pgd = table["tables"]["paper"]["rows"]["Ours"]["accuracy"]["PGD"]
+    assert f"keeps {100 * paper_pgd:.1f}% under PGD with the paper's own settings" in text
+    assert "eps = 0.30 or more to flip, against 0.12 for softmax" in text  # the medians the README reports
+    assert len(app.get("page_link")) == 5
+
+
+def test_median_flipping_eps_stays_on_the_grid_and_counts_unflipped_digits():
+    assert sweeps.median_flipping_eps([0.1, 0.2, 0.3, 0.4]) == 0.2
+    assert sweeps.median_flipping_eps([0.1, None, 0.3]) == 0.3
+    assert sweeps.median_flipping_eps([None, None, 0.1]) is None
