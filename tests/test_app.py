@@ -34,7 +34,7 @@ def test_moving_eps_changes_the_verdict_of_a_known_digit():
     assert all(v.startswith("**still 7**") for v in verdicts(app))
     app.slider(key="eps").set_value(0.3).run()
     assert not app.exception
-    # the first 7 of the sample: the triplet model calls it a 3 under PGD at eps 0.3; softmax still sees a 7
+    # the first 7 of the sample: under FGSM (the default) at eps 0.3 triplet calls it a 3; softmax still sees a 7
     assert [e.value for e in app.error] == ["**now 3** at eps = 0.30"]
 
 

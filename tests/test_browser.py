@@ -29,7 +29,7 @@ def page(app_url):
 
 def test_moving_the_eps_slider_changes_the_verdict(page):
     alerts = page.get_by_test_id("stAlert")
-    expect(alerts.filter(has_text="now 3")).to_have_count(1, timeout=60_000)  # triplet, PGD, eps 0.30
+    expect(alerts.filter(has_text="now 3")).to_have_count(1, timeout=60_000)  # triplet, FGSM (the default), eps 0.30
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=SCREENSHOTS / "attack.png", full_page=True)
     slider = page.get_by_test_id("stSlider").get_by_role("slider")
