@@ -87,11 +87,11 @@ def draw_gallery(args: argparse.Namespace) -> None:
 def latent_figure(args: argparse.Namespace) -> None:
     import torch
 
-    from explorer import data, latent, latent_figure, migration, models, projection
+    from explorer import data, gallery, latent, latent_figure, migration, models, projection
 
     images, labels, indices = data.load_sample()
     if args.digits == "per-class":
-        chosen = np.array([np.flatnonzero(labels == c)[0] for c in range(10)])
+        chosen = gallery.pick_digits(labels)
     elif args.index in indices:
         chosen = np.flatnonzero(indices == args.index)[:1]
     else:

@@ -4,7 +4,7 @@ import numpy as np
 import streamlit as st
 import torch
 
-from explorer import attacks, latent, migration, models, projection, sweeps
+from explorer import attacks, gallery, latent, migration, models, projection, sweeps
 from explorer.latent_figure import UNKNOWN, migration_figure, panel
 from pages.shared import load_model, sample
 
@@ -41,11 +41,11 @@ def chosen_digits(choice: str, count: int, seed: int) -> tuple[np.ndarray, np.nd
         match = np.flatnonzero((images == np.round(image * 255)).all(axis=(1, 2)))
         index = int(indices[match[0]]) if len(match) else UNKNOWN
         return image[None], np.array([int(digit["label"])]), np.array([index])
-    rng = np.random.default_rng(seed)
     if choice == "per_class":
+        rng = np.random.default_rng(seed)
         positions = np.array([rng.choice(np.flatnonzero(labels == c)) for c in range(10)])
     else:
-        positions = np.sort(rng.choice(len(labels), count, replace=False))
+        positions = gallery.pick_digits(labels, count, seed)
     return images[positions] / np.float32(255), labels[positions], indices[positions]
 
 
