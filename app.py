@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from app_pages.shared import warm_up_umap
 from explorer import models
 
 st.set_page_config(page_title="Latent robustness explorer", page_icon=":material/search:", layout="wide")
@@ -15,11 +16,12 @@ with st.sidebar:
         "Two models", available, default=defaults, key="model_pair", max_selections=2,
         help="Softmax is the cross-entropy baseline; triplet is the paper's method (Table 1: Ours).")
 
+warm_up_umap()
 st.navigation([
-    st.Page("pages/attack.py", title="Attack a digit", icon=":material/my_location:", default=True),
-    st.Page("pages/latent.py", title="Latent space (Figure 2)", icon=":material/scatter_plot:"),
-    st.Page("pages/budget.py", title="Epsilon budget", icon=":material/show_chart:"),
-    st.Page("pages/table1.py", title="Table 1", icon=":material/table_chart:"),
-    st.Page("pages/gallery.py", title="Gallery (Figure 1)", icon=":material/grid_view:"),
-    st.Page("pages/guide.py", title="Guide", icon=":material/school:"),
+    st.Page("app_pages/attack.py", title="Attack a digit", icon=":material/my_location:", default=True),
+    st.Page("app_pages/latent.py", title="Latent space (Figure 2)", icon=":material/scatter_plot:"),
+    st.Page("app_pages/budget.py", title="Epsilon budget", icon=":material/show_chart:"),
+    st.Page("app_pages/table1.py", title="Table 1", icon=":material/table_chart:"),
+    st.Page("app_pages/gallery.py", title="Gallery (Figure 1)", icon=":material/grid_view:"),
+    st.Page("app_pages/guide.py", title="Guide", icon=":material/school:"),
 ]).run()

@@ -4,9 +4,10 @@
 
 1. From `streamlit run` to page 1 drawn (both default models' verdicts on screen).
 2. A warm eps-slider move on page 1, two models, PGD-40: key press to the new verdicts drawn (median, worst).
-3. The latent page: first visit (PCA), UMAP from the shipped layouts, back to PCA (warm).
+3. The latent page: first visit (PCA), UMAP from the shipped layouts, back to PCA and to UMAP (warm).
 4. UMAP for a checkpoint without a stored layout, in a fresh process: with numba's compiled kernels cached on disk
-   (what every start after the first pays) and without (the very first start).
+   (what every start after the first pays), without (the very first start), and after the warm-up the app runs in
+   the background when a checkpoint has no stored layout.
 5. The server's peak memory once all four models have been used.
 Targets (issue 4): slider <= 300 ms median, start <= 10 s, PCA <= 2 s, UMAP <= 20 s cold and 1 s warm, <= 2 GB.
 """
@@ -26,10 +27,12 @@ from playwright.sync_api import expect, sync_playwright
 from explorer.serve import IDLE, launch_chromium, peak_memory_bytes, running_app
 
 COLD_UMAP = """
-import time, numpy as np
+import sys, time
 from explorer import data, latent, models, projection
 images = data.load_sample()[0]
 embeddings = latent.embed(models.load("triplet"), images)
+if sys.argv[1] == "after-warm-up":
+    projection.warm_up()  # what the app runs in the background when a checkpoint has no stored layout
 start = time.perf_counter()
 projection.fit_umap(embeddings, "umap-benchmark.npz")
 print(time.perf_counter() - start)
@@ -55,11 +58,13 @@ def slider_move(page, slider, key: str) -> float:
     return time.perf_counter() - start
 
 
-def cold_umap(cache: str, numba_cache: str) -> float:
-    """Seconds to fit UMAP in a new process with an empty layout folder and numba's kernels kept in `numba_cache`."""
-    environment = {**os.environ, "EXPLORER_DATA": cache, "NUMBA_CACHE_DIR": numba_cache}
-    result = subprocess.run([sys.executable, "-c", COLD_UMAP], capture_output=True, text=True, check=True,
-                            env=environment)
+def cold_umap(numba_cache: str, when: str = "at-once") -> float:
+    """Seconds to fit UMAP in a new process with an empty layout folder and numba's kernels kept in `numba_cache`,
+    at once or after the app's background warm-up."""
+    with tempfile.TemporaryDirectory() as cache:
+        environment = {**os.environ, "EXPLORER_DATA": cache, "NUMBA_CACHE_DIR": numba_cache}
+        result = subprocess.run([sys.executable, "-c", COLD_UMAP, when], capture_output=True, text=True,
+                                check=True, env=environment)
     return float(result.stdout.strip().splitlines()[-1])
 
 
@@ -92,9 +97,10 @@ def main() -> None:
             page.get_by_test_id("stSidebarNav").get_by_text("Latent space").click()
             charts = page.locator(".js-plotly-plot")
             first = seconds_until(page, lambda timeout: expect(charts).to_have_count(1, timeout=timeout))
-            print(f"latent page, first visit (embed 2,000 digits per model, attack the digit at 26 eps, PCA): "
+            print(f"latent page, first visit (page 1's digit and attack, PCA): "
                   f"{first:.1f} s (target 2 s for PCA)")
-            for label, choice in (("UMAP, shipped layouts", "UMAP"), ("back to PCA, warm", "PCA")):
+            for label, choice in (("UMAP, first time (shipped layout read from disk)", "UMAP"),
+                                  ("back to PCA, warm", "PCA"), ("UMAP again, warm", "UMAP")):
                 print(f"latent page, {label}: {switch_view(page, choice):.2f} s")
 
             page.get_by_test_id("stSidebarNav").get_by_text("Attack a digit").click()
@@ -106,11 +112,10 @@ def main() -> None:
                   "(target 2 GB)")
         browser.close()
 
-    with tempfile.TemporaryDirectory() as first, tempfile.TemporaryDirectory() as second, \
-            tempfile.TemporaryDirectory() as numba_cache:
-        print(f"UMAP without a stored layout, fresh process, numba compiling: {cold_umap(first, numba_cache):.1f} s")
-        print(f"the same with numba's kernels cached on disk: {cold_umap(second, numba_cache):.1f} s "
-              "(target 20 s cold)")
+    with tempfile.TemporaryDirectory() as numba_cache:
+        print(f"UMAP without a stored layout, fresh process, numba compiling: {cold_umap(numba_cache):.1f} s")
+        print(f"the same with numba's kernels cached on disk: {cold_umap(numba_cache):.1f} s (target 20 s cold)")
+        print(f"the same after the app's background warm-up: {cold_umap(numba_cache, 'after-warm-up'):.1f} s")
 
 
 def switch_view(page, choice: str) -> float:

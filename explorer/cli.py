@@ -100,7 +100,8 @@ def latent_figure(args: argparse.Namespace) -> None:
     panels = []
     for name in args.models:
         model = models.load(name)
-        view = projection.fit(args.view, latent.embed(model, images), model.card["weights_sha256"], images)
+        view = projection.fit(args.view, latent.reference_embeddings(model, images), model.card["weights_sha256"],
+                              images)
         moved = migration.migrate(model, data.to_tensor(images[chosen]), torch.from_numpy(labels[chosen]),
                                   args.attack, preset=args.preset)
         panels.append(latent_figure.panel(name, view, labels, indices, moved, indices[chosen]))
@@ -112,16 +113,18 @@ def latent_figure(args: argparse.Namespace) -> None:
 
 
 def ship_layouts(args: argparse.Namespace) -> None:
-    from explorer import data, latent, models, projection
+    from explorer import data, latent, models, projection, stored
 
     images = data.load_sample()[0]
     for name in models.available():
         model = models.load(name)
+        weights = model.card["weights_sha256"]
         embeddings = latent.embed(model, images)
-        view = projection.fit("umap", embeddings, model.card["weights_sha256"], images)
-        path = args.out / projection.layout_name(model.card["weights_sha256"], images)
-        projection.write_layout(path, view.coordinates)
-        print(f"{name:14s} wrote {path}")
+        view = projection.fit("umap", embeddings, weights, images)
+        for file_name, values in ((stored.file_name("embeddings", weights, images), embeddings),
+                                  (projection.layout_name(weights, images), view.coordinates)):
+            stored.write(args.out / file_name, values)
+            print(f"{name:14s} wrote {args.out / file_name}")
 
 
 def evaluate_models(args: argparse.Namespace) -> None:
@@ -214,8 +217,8 @@ def build_parser() -> argparse.ArgumentParser:
     figure2.add_argument("--out", type=Path, default=Path("figure2.html"))
     figure2.set_defaults(run=latent_figure)
 
-    layouts = commands.add_parser("layouts", help="fit UMAP for every shipped checkpoint and save the layouts the "
-                                  "app starts from (assets/projections/)")
+    layouts = commands.add_parser("layouts", help="embed the bundled digits and fit UMAP for every shipped "
+                                  "checkpoint, and save what the latent page starts from (assets/projections/)")
     layouts.add_argument("--out", type=Path, default=Path("assets/projections"))
     layouts.set_defaults(run=ship_layouts)
 

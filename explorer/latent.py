@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from sklearn.metrics import silhouette_score
-from sklearn.neighbors import KNeighborsClassifier
 
-from explorer import data
+from explorer import data, models, stored
 
 
 @torch.no_grad()
@@ -17,9 +15,23 @@ def embed(model: torch.nn.Module, images: np.ndarray, batch_size: int = 1000) ->
                            for i in range(0, len(images), batch_size)])
 
 
+def reference_embeddings(model: torch.nn.Module, digits: np.ndarray) -> np.ndarray:
+    """`embed`, read from disk when this checkpoint's embeddings of these digits were kept before: the latent page
+    opens without running 2,000 digits through each model."""
+    name = stored.file_name("embeddings", model.card["weights_sha256"], digits)
+    if (embeddings := stored.find(name, (len(digits), models.EMBEDDING_DIM))) is not None:
+        return embeddings
+    embeddings = embed(model, digits)
+    stored.keep(name, embeddings)
+    return embeddings
+
+
 def geometry(embeddings: np.ndarray, labels: np.ndarray) -> dict[str, float]:
     """Mean distance between same-class pairs, between different-class pairs, their ratio (lower: tighter and
     better separated, whatever the scale of the space) and the silhouette score (higher is better)."""
+    # Here, not at the top: scikit-learn takes a second to import, and the app's latent page never needs it.
+    from sklearn.metrics import silhouette_score
+
     z = torch.from_numpy(embeddings)
     distances = torch.cdist(z, z)
     same = torch.from_numpy(labels[:, None] == labels[None, :])
@@ -33,6 +45,8 @@ def geometry(embeddings: np.ndarray, labels: np.ndarray) -> dict[str, float]:
 def knn_accuracy(train_z: np.ndarray, train_y: np.ndarray, test_z: np.ndarray, test_y: np.ndarray,
                  k: int = 5) -> float:
     """How often a test digit's k nearest training embeddings vote for its true class."""
+    from sklearn.neighbors import KNeighborsClassifier
+
     classifier = KNeighborsClassifier(n_neighbors=k).fit(train_z, train_y)
     return float((classifier.predict(test_z) == test_y).mean())
 
@@ -40,7 +54,6 @@ def knn_accuracy(train_z: np.ndarray, train_y: np.ndarray, test_z: np.ndarray, t
 def report(names: list[str]) -> dict:
     """Latent geometry of each model: on the bundled 2,000 test digits (pairwise distances, silhouette) and k-NN
     accuracy of the 10,000 test embeddings against the 60,000 training ones."""
-    from explorer import models
     from explorer.provenance import code_version, now
 
     sample_images, sample_labels, _ = data.load_sample()

@@ -57,7 +57,7 @@ def axes_of(column: int) -> dict[str, str]:
     return {"xaxis": f"x{suffix}", "yaxis": f"y{suffix}"}
 
 
-def frame_traces(panel: Panel, step: int, column: int) -> list[go.Scatter]:
+def frame_traces(panel: Panel, step: int, column: int) -> list[dict]:
     """The moving part at eps[step]: each digit's path from its clean position, and where it is now."""
     axes = axes_of(column)
     path_x: list[float | None] = []
@@ -70,58 +70,61 @@ def frame_traces(panel: Panel, step: int, column: int) -> list[go.Scatter]:
     hover = [f"{digit_name(int(i))}: true {int(y)}, taken for {int(p)} at eps {eps:.2f}"
              for i, y, p in zip(panel.indices, panel.labels, predicted, strict=True)]
     return [
-        go.Scatter(x=path_x, y=path_y, mode="lines", line={"color": "rgba(40,40,40,0.55)", "width": 1.5},
-                   hoverinfo="skip", showlegend=False, **axes),
-        go.Scatter(x=panel.paths[step, :, 0], y=panel.paths[step, :, 1], mode="markers",
-                   marker={"color": [CLASS_COLOURS[int(p)] for p in predicted], "size": 13, "symbol": "diamond",
-                           "line": {"color": "black", "width": 1.5}},
-                   name="attacked digit (colour: class it is taken for)", legendgroup="attacked",
-                   showlegend=column == 1,
-                   hovertext=hover, hoverinfo="text", customdata=panel.indices[:, None], **axes),
+        {"type": "scatter", "x": path_x, "y": path_y, "mode": "lines",
+         "line": {"color": "rgba(40,40,40,0.55)", "width": 1.5}, "hoverinfo": "skip", "showlegend": False, **axes},
+        {"type": "scatter", "x": panel.paths[step, :, 0], "y": panel.paths[step, :, 1], "mode": "markers",
+         "marker": {"color": [CLASS_COLOURS[int(p)] for p in predicted], "size": 13, "symbol": "diamond",
+                    "line": {"color": "black", "width": 1.5}},
+         "name": "attacked digit (colour: class it is taken for)", "legendgroup": "attacked",
+         "showlegend": column == 1, "hovertext": hover, "hoverinfo": "text", "customdata": panel.indices[:, None],
+         **axes},
     ]
 
 
 def migration_figure(panels: list[Panel], start_step: int = 0, paper_style: bool = False) -> go.Figure:
     """Panels side by side; the eps slider and the Play button under them move every panel's attacked digits."""
-    figure = make_subplots(rows=1, cols=len(panels), subplot_titles=[p.title for p in panels],
-                           horizontal_spacing=0.05)
+    # Built as plain dicts and validated once: adding traces and annotations one by one costs Plotly ten times more.
+    grid = make_subplots(rows=1, cols=len(panels), subplot_titles=[p.title for p in panels], horizontal_spacing=0.05)
+    traces: list[dict] = []
+    labels: list[dict] = []
     moving: list[int] = []
+    hidden = {"showticklabels": False, "showgrid": False, "zeroline": False}
     for column, panel in enumerate(panels, start=1):
         axes = axes_of(column)
         for digit_class in range(10):
             chosen = panel.point_labels == digit_class
-            figure.add_trace(go.Scatter(
-                x=panel.points[chosen, 0], y=panel.points[chosen, 1], mode="markers", name=str(digit_class),
-                legendgroup=str(digit_class), showlegend=column == 1,
-                marker={"color": CLASS_COLOURS[digit_class], "size": 5, "opacity": 0.35},
-                customdata=panel.point_indices[chosen, None],
-                hovertemplate=f"test #%{{customdata[0]}}: class {digit_class}<extra></extra>", **axes))
+            traces.append({
+                "type": "scatter", "x": panel.points[chosen, 0], "y": panel.points[chosen, 1], "mode": "markers",
+                "name": str(digit_class), "legendgroup": str(digit_class), "showlegend": column == 1,
+                "marker": {"color": CLASS_COLOURS[digit_class], "size": 5, "opacity": 0.35},
+                "customdata": panel.point_indices[chosen, None],
+                "hovertemplate": f"test #%{{customdata[0]}}: class {digit_class}<extra></extra>", **axes})
             centre = np.median(panel.points[chosen], axis=0)
             # Beside the cluster, not on it: a label in the cluster's own colour vanishes on top of it.
-            figure.add_annotation(x=centre[0], y=centre[1], text=f"<b>{digit_class}</b>", showarrow=False,
-                                  font={"size": 16, "color": CLASS_COLOURS[digit_class]}, yshift=18,
-                                  bgcolor="rgba(255,255,255,0.75)", xref=axes["xaxis"], yref=axes["yaxis"])
-        figure.add_trace(go.Scatter(
-            x=panel.paths[0, :, 0], y=panel.paths[0, :, 1], mode="markers", name="clean digit (start)",
-            legendgroup="clean", showlegend=column == 1,
-            marker={"color": "white", "size": 11, "symbol": "circle", "line": {"color": "black", "width": 2}},
-            hovertext=[f"{digit_name(int(i))}: true {int(y)}, clean" for i, y in
-                       zip(panel.indices, panel.labels, strict=True)],
-            hoverinfo="text", customdata=panel.indices[:, None], **axes))
+            labels.append({"x": centre[0], "y": centre[1], "text": f"<b>{digit_class}</b>", "showarrow": False,
+                           "font": {"size": 16, "color": CLASS_COLOURS[digit_class]}, "yshift": 18,
+                           "bgcolor": "rgba(255,255,255,0.75)", "xref": axes["xaxis"], "yref": axes["yaxis"]})
+        traces.append({
+            "type": "scatter", "x": panel.paths[0, :, 0], "y": panel.paths[0, :, 1], "mode": "markers",
+            "name": "clean digit (start)", "legendgroup": "clean", "showlegend": column == 1,
+            "marker": {"color": "white", "size": 11, "symbol": "circle", "line": {"color": "black", "width": 2}},
+            "hovertext": [f"{digit_name(int(i))}: true {int(y)}, clean" for i, y in
+                          zip(panel.indices, panel.labels, strict=True)],
+            "hoverinfo": "text", "customdata": panel.indices[:, None], **axes})
         for trace in frame_traces(panel, start_step, column):
-            moving.append(len(figure.data))
-            figure.add_trace(trace)
+            moving.append(len(traces))
+            traces.append(trace)
         everything = np.concatenate([panel.points, panel.paths.reshape(-1, 2)])
-        hidden = {"showticklabels": False, "showgrid": False, "zeroline": False}
-        figure.update_xaxes(range=axis_range(everything[:, 0]), **hidden, row=1, col=column)
-        figure.update_yaxes(range=axis_range(everything[:, 1]), **hidden, row=1, col=column)
+        grid.layout[axes["xaxis"].replace("x", "xaxis")].update(range=axis_range(everything[:, 0]), **hidden)
+        grid.layout[axes["yaxis"].replace("y", "yaxis")].update(range=axis_range(everything[:, 1]), **hidden)
 
     eps = panels[0].eps
-    frames = []
-    for step, value in enumerate(eps):
-        data = [trace for column, panel in enumerate(panels, start=1) for trace in frame_traces(panel, step, column)]
-        frames.append(go.Frame(name=f"{value:.2f}", data=data, traces=moving))
-    figure.frames = frames
+    frames = [{"name": f"{value:.2f}", "traces": moving,
+               "data": [trace for column, panel in enumerate(panels, start=1)
+                        for trace in frame_traces(panel, step, column)]}
+              for step, value in enumerate(eps)]
+    figure = go.Figure(data=traces, layout=grid.layout, frames=frames)
+    figure.update_layout(annotations=[*grid.layout.annotations, *labels])
     still = {"frame": {"duration": 0, "redraw": False}, "mode": "immediate", "transition": {"duration": 0}}
     figure.update_layout(
         height=560 if paper_style else 520,

@@ -26,9 +26,14 @@ class Migration:
 
 
 @torch.no_grad()
-def embed_and_classify(model: torch.nn.Module, images: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    embeddings = model.embed(images)
-    return embeddings.numpy(), model.head(embeddings).argmax(1).numpy()
+def follow(model: torch.nn.Module, eps_grid: tuple[float, ...] | np.ndarray, adversarial: torch.Tensor,
+           labels: np.ndarray) -> Migration:
+    """Embed and classify digits already attacked over the grid: adversarial (E, N, 1, 28, 28)."""
+    n_eps, n = adversarial.shape[:2]
+    embeddings = model.embed(adversarial.flatten(0, 1))
+    predictions = model.head(embeddings).argmax(1)
+    return Migration(np.asarray(eps_grid, dtype=np.float32), np.asarray(labels),
+                     embeddings.reshape(n_eps, n, -1).numpy(), predictions.reshape(n_eps, n).numpy())
 
 
 def migrate(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, kind: str,
@@ -38,7 +43,4 @@ def migrate(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, 
     # the first step across a boundary.
     params = {**params, "early_stop": False}
     adversarial = attacks.attack(model, images, labels, kind, torch.tensor(eps_grid), **params)
-    n_eps, n = adversarial.shape[:2]
-    embeddings, predictions = embed_and_classify(model, adversarial.flatten(0, 1))
-    return Migration(np.asarray(eps_grid, dtype=np.float32), labels.numpy(),
-                     embeddings.reshape(n_eps, n, -1), predictions.reshape(n_eps, n))
+    return follow(model, eps_grid, adversarial, labels.numpy())

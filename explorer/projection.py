@@ -3,28 +3,23 @@
 Both are fitted on the embeddings of the bundled 2,000 clean test digits. New points (adversarial digits) go through
 PCA's linear map; for UMAP they are placed at the distance-weighted mean of their nearest clean neighbours in 64-d,
 the placement UMAP's own `transform` starts from, without its stochastic refinement: a point lands in the cluster its
-64-d neighbours belong to, and the same inputs always give the same picture. UMAP layouts are stored as plain
-arrays (.npz, never a pickle), keyed by the checkpoint's weights and the digits they were fitted on: the shipped
-checkpoints' layouts in assets/projections/ (`explorer layouts` writes them), any other in the cache folder.
+64-d neighbours belong to, and the same inputs always give the same picture. UMAP layouts are kept on disk
+(explorer.stored), keyed by the checkpoint's weights and the digits they were fitted on.
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import os
-import zipfile
 from dataclasses import dataclass
-from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 
-from explorer import data
+from explorer import data, stored
 
 METHODS = ("pca", "umap")
 UMAP_SETTINGS = {"n_neighbors": 15, "min_dist": 0.1, "random_state": 0, "n_jobs": 1}
 NEIGHBOURS = 10
-SHIPPED_LAYOUTS = Path(__file__).resolve().parent.parent / "assets" / "projections"
 
 
 @dataclass(frozen=True)
@@ -58,44 +53,35 @@ def fit_pca(embeddings: np.ndarray) -> Projection:
 
 
 def layout_name(weights_sha256: str, digits: np.ndarray) -> str:
-    """The file a UMAP layout is kept in: what was embedded (weights, digits) and how, not the float embeddings,
-    which differ in their last bits between CPUs."""
     settings = ",".join(f"{k}={v}" for k, v in sorted(UMAP_SETTINGS.items()))
-    digits_key = hashlib.sha256(np.ascontiguousarray(digits).tobytes() + settings.encode()).hexdigest()[:16]
-    return f"umap-{weights_sha256[:16]}-{digits_key}.npz"
+    return stored.file_name("umap", weights_sha256, digits, settings)
 
 
-def read_layout(path: Path, expected: int) -> np.ndarray | None:
-    try:
-        with np.load(path, allow_pickle=False) as stored:
-            coordinates = stored["coordinates"]
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
-        return None  # not there, or damaged: the caller fits again
-    if coordinates.shape != (expected, 2) or not np.isfinite(coordinates).all():
-        return None
-    return coordinates.astype(np.float32)
+def has_layout(weights_sha256: str, digits: np.ndarray) -> bool:
+    return stored.find(layout_name(weights_sha256, digits), (len(digits), 2)) is not None
 
 
-def write_layout(path: Path, coordinates: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.stem + ".tmp.npz")
-    np.savez(temporary, coordinates=coordinates)
-    os.replace(temporary, path)
-
-
-def fit_umap(embeddings: np.ndarray, name: str) -> Projection:
-    """UMAP of the embeddings, read from disk when this checkpoint's layout of these digits was fitted before."""
-    cached = data.data_dir() / "projections" / name
-    for path in (SHIPPED_LAYOUTS / name, cached):
-        if (coordinates := read_layout(path, len(embeddings))) is not None:
-            return Projection("umap", embeddings, coordinates)
+def import_umap() -> ModuleType:
     # numba compiles UMAP's kernels on first use (10+ s); keeping them on disk makes later processes start warm.
     os.environ.setdefault("NUMBA_CACHE_DIR", str(data.data_dir() / "numba"))
     import umap
 
-    coordinates = umap.UMAP(**UMAP_SETTINGS).fit_transform(embeddings).astype(np.float32)
-    with contextlib.suppress(OSError):  # a read-only cache folder costs the next start a refit, nothing more
-        write_layout(cached, coordinates)
+    return umap
+
+
+def warm_up() -> None:
+    """Compile UMAP's kernels in this process by fitting a few random points: afterwards a real fit of 2,000
+    embeddings takes seconds instead of half a minute. The app runs this in the background."""
+    points = np.random.default_rng(0).normal(size=(300, 64)).astype(np.float32)
+    import_umap().UMAP(**UMAP_SETTINGS).fit_transform(points)
+
+
+def fit_umap(embeddings: np.ndarray, name: str) -> Projection:
+    """UMAP of the embeddings, read from disk when this checkpoint's layout of these digits was fitted before."""
+    if (coordinates := stored.find(name, (len(embeddings), 2))) is not None:
+        return Projection("umap", embeddings, coordinates)
+    coordinates = import_umap().UMAP(**UMAP_SETTINGS).fit_transform(embeddings).astype(np.float32)
+    stored.keep(name, coordinates)
     return Projection("umap", embeddings, coordinates)
 
 

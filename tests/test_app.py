@@ -48,7 +48,7 @@ def test_every_attack_runs():
 
 def test_the_budget_page_plots_the_committed_sweeps_for_the_pair():
     app = run_app()
-    app.switch_page("pages/budget.py").run()
+    app.switch_page("app_pages/budget.py").run()
     assert not app.exception, app.exception
     assert app.title[0].value == "Epsilon budget"
     charts = app.get("plotly_chart")
@@ -59,7 +59,7 @@ def test_the_budget_page_plots_the_committed_sweeps_for_the_pair():
 
 def test_the_table1_page_shows_paper_and_ours():
     app = run_app()
-    app.switch_page("pages/table1.py").run()
+    app.switch_page("app_pages/table1.py").run()
     assert not app.exception, app.exception
     table = app.dataframe[0].value
     assert list(table["source"][:3]) == ["paper", "ours, paper preset (10,000 digits)",
@@ -101,8 +101,8 @@ def test_the_digit_can_be_picked_from_the_strip_by_test_index_and_at_random():
     app.button(key=f"thumb-{sevens[3]}").click().run()
     assert app.session_state["chosen_digit"]["name"] == f"test digit #{indices[sevens[3]]}"
     assert app.number_input(key="which").value == 3
-    app.switch_page("pages/budget.py").run()
-    app.switch_page("pages/attack.py").run()
+    app.switch_page("app_pages/budget.py").run()
+    app.switch_page("app_pages/attack.py").run()
     assert app.session_state["chosen_digit"]["name"] == f"test digit #{indices[sevens[3]]}"  # the choice survives
     a_four = int(np.flatnonzero(labels == 4)[5])
     app.selectbox(key="test_index").set_value(int(indices[a_four])).run()
@@ -192,7 +192,7 @@ def test_the_true_class_probability_is_drawn_against_eps():
 
 def test_the_budget_page_runs_a_live_sweep_and_shows_digits_at_their_flipping_eps():
     app = run_app()
-    app.switch_page("pages/budget.py").run()
+    app.switch_page("app_pages/budget.py").run()
     app.number_input(key="live_digits").set_value(5).run()
     app.button(key="live_run").click().run()
     assert not app.exception, app.exception

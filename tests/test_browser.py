@@ -60,3 +60,11 @@ def test_the_latent_page_draws_figure2_and_plays_it(page):
     expect(slider_value).not_to_have_text("eps = 0.00", timeout=10_000)  # the digits are on the move
     page.wait_for_timeout(8_000)  # let them arrive: 26 frames
     page.screenshot(path=SCREENSHOTS / "latent.png")
+
+
+def test_a_page_opened_by_its_address_keeps_the_navigation_and_the_model_pair(page, app_url):
+    page.goto(app_url.rstrip("/") + "/gallery")
+    page.wait_for_selector(IDLE, timeout=60_000)
+    expect(page.get_by_role("heading", name="Gallery (Figure 1)")).to_be_visible()
+    expect(page.get_by_test_id("stSidebarNav").get_by_text("Attack a digit")).to_be_visible()
+    expect(page.get_by_test_id("stMultiSelect")).to_be_visible()  # app.py ran: the sidebar's model pair is there

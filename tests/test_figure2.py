@@ -7,7 +7,7 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from explorer import cli, data, latent, latent_figure, migration, models, projection
+from explorer import cli, data, evaluate, latent, latent_figure, migration, models, projection, stored, sweeps
 
 
 @pytest.fixture(scope="module")
@@ -27,11 +27,29 @@ def test_pca_places_reference_and_new_points_by_the_same_linear_map(triplet_embe
     assert view.coordinates[:, 0].var() >= view.coordinates[:, 1].var()
 
 
-def test_every_shipped_checkpoint_has_its_umap_layout_in_assets(sample):
+def test_every_shipped_checkpoint_has_its_embeddings_and_umap_layout_in_assets(sample):
     for name in models.available():
-        card = models.load(name).card
-        path = projection.SHIPPED_LAYOUTS / projection.layout_name(card["weights_sha256"], sample[0])
-        assert projection.read_layout(path, len(sample[0])) is not None, f"{name}: run `explorer layouts`"
+        model = models.load(name)
+        weights = model.card["weights_sha256"]
+        layout = stored.SHIPPED / projection.layout_name(weights, sample[0])
+        assert stored.read(layout, (len(sample[0]), 2)) is not None, f"{name}: run `explorer layouts`"
+        embeddings = stored.read(stored.SHIPPED / stored.file_name("embeddings", weights, sample[0]),
+                                 (len(sample[0]), models.EMBEDDING_DIM))
+        assert embeddings is not None, f"{name}: run `explorer layouts`"
+        np.testing.assert_allclose(embeddings[:100], latent.embed(model, sample[0][:100]), atol=1e-3)
+
+
+def test_embeddings_of_an_unseen_checkpoint_are_computed_once_then_read_from_the_cache(sample, tmp_path,
+                                                                                       monkeypatch):
+    monkeypatch.setenv("EXPLORER_DATA", str(tmp_path))
+    model = models.load("softmax")
+    digits = sample[0][:50]  # not the shipped digits: nothing in assets/ fits them
+    first = latent.reference_embeddings(model, digits)
+    kept = list((tmp_path / "projections").glob("embeddings-*.npz"))
+    assert len(kept) == 1
+    np.testing.assert_array_equal(stored.read(kept[0], first.shape), first)
+    stored.write(kept[0], first + 1)  # what is on disk is what is read back
+    np.testing.assert_array_equal(latent.reference_embeddings(model, digits), first + 1)
 
 
 def test_umap_reads_the_shipped_layout_and_places_clean_digits_on_their_own_cluster(sample, triplet_embeddings):
@@ -47,9 +65,11 @@ def test_umap_reads_the_shipped_layout_and_places_clean_digits_on_their_own_clus
 def test_a_damaged_layout_is_refused_not_read(tmp_path):
     broken = tmp_path / "umap-x.npz"
     broken.write_bytes(b"PK\x03\x04 not really a zip")
-    assert projection.read_layout(broken, 2000) is None
-    np.savez(tmp_path / "wrong.npz", coordinates=np.zeros((5, 2)))
-    assert projection.read_layout(tmp_path / "wrong.npz", 2000) is None
+    assert stored.read(broken, (2000, 2)) is None
+    np.savez(tmp_path / "wrong.npz", values=np.zeros((5, 2)))
+    assert stored.read(tmp_path / "wrong.npz", (2000, 2)) is None
+    np.savez(tmp_path / "nan.npz", values=np.full((2000, 2), np.nan))
+    assert stored.read(tmp_path / "nan.npz", (2000, 2)) is None
 
 
 def test_digits_migrate_away_from_their_class_as_eps_grows(sample):
@@ -65,6 +85,22 @@ def test_digits_migrate_away_from_their_class_as_eps_grows(sample):
     assert moved.fooled[-1].sum() >= moved.fooled[len(moved.eps) // 2].sum() > 0
     travelled = np.linalg.norm(moved.embeddings - moved.embeddings[:1], axis=2).mean(1)
     assert (np.diff(travelled) > 0).sum() >= len(travelled) - 3  # farther, almost always, with every eps step
+
+
+def test_page_1s_attack_of_a_digit_gives_the_same_migration_as_attacking_it_again(sample):
+    """The latent page follows page 1's cached attack of its digit instead of attacking it again: same result."""
+    images, labels, _ = sample
+    model = models.load("softmax")
+    image, label = data.to_tensor(images[:1]), torch.from_numpy(labels[:1])
+    grid = tuple(sweeps.EPS_GRID)
+    page_1 = evaluate.eps_response(model, image[0], int(label), "pgd", np.array(grid))
+    followed = migration.follow(model, page_1.eps, torch.from_numpy(page_1.adversarial)[:, None, None],
+                                labels[:1])
+    attacked_again = migration.migrate(model, image, label, "pgd", grid)
+    np.testing.assert_array_equal(followed.predictions[:, 0], page_1.predictions)
+    np.testing.assert_array_equal(followed.predictions, attacked_again.predictions)
+    np.testing.assert_allclose(followed.embeddings, attacked_again.embeddings, atol=1e-4)
+    assert followed.fooled[-1, 0] and not followed.fooled[0, 0]
 
 
 def test_the_figure_has_one_frame_per_eps_and_axes_that_hold_every_point(sample, triplet_embeddings):
@@ -100,7 +136,7 @@ def test_cli_refuses_a_digit_outside_the_sample():
 def run_latent_page() -> AppTest:
     app = AppTest.from_file("../app.py", default_timeout=180)
     app.run()
-    app.switch_page("pages/latent.py").run()
+    app.switch_page("app_pages/latent.py").run()
     assert not app.exception, app.exception
     return app
 

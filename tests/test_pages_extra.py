@@ -16,7 +16,7 @@ def fooled_counts(app: AppTest) -> str:
 
 
 def test_the_gallery_opens_with_one_grid_for_the_first_sidebar_model():
-    app = open_page("pages/gallery.py")
+    app = open_page("app_pages/gallery.py")
     assert app.title[0].value == "Gallery (Figure 1)"
     assert app.selectbox(key="gallery_model").value == "softmax"
     assert len(app.image) == 1
@@ -25,7 +25,7 @@ def test_the_gallery_opens_with_one_grid_for_the_first_sidebar_model():
 
 
 def test_changing_model_and_eps_redraws_the_grid():
-    app = open_page("pages/gallery.py")
+    app = open_page("app_pages/gallery.py")
     app.selectbox(key="gallery_model").set_value("triplet").run()
     assert not app.exception, app.exception
     # the guide's classroom script says so: at eps 0.3 the triplet model gives up all ten digits to BIM, MIM and PGD
@@ -41,7 +41,7 @@ def test_changing_model_and_eps_redraws_the_grid():
 
 
 def test_a_random_pick_of_digits():
-    app = open_page("pages/gallery.py")
+    app = open_page("app_pages/gallery.py")
     app.radio(key="gallery_digits").set_value("random").run()
     app.number_input(key="gallery_count").set_value(6).run()
     app.number_input(key="gallery_seed").set_value(5).run()
@@ -51,7 +51,7 @@ def test_a_random_pick_of_digits():
 
 
 def test_the_guide_quotes_the_committed_results():
-    app = open_page("pages/guide.py")
+    app = open_page("app_pages/guide.py")
     assert app.title[0].value == "Guide"
     text = " ".join(" ".join(element.value for element in app.markdown).split())
     table = results.committed("table1")

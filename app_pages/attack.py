@@ -7,10 +7,9 @@ import numpy as np
 import streamlit as st
 import torch
 
-from explorer import attacks, charts, data, evaluate, figures, preprocess, sweeps
-from pages.shared import load_model, sample
+from app_pages.shared import EPS_GRID, load_model, response, sample
+from explorer import attacks, charts, data, figures, preprocess
 
-EPS_GRID = np.array(sweeps.EPS_GRID)
 SOURCES = {"test": "Test set", "upload": "Upload a picture", "draw": "Draw"}
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "gif", "bmp", "webp", "tif", "tiff"]
 STRIP = 10  # thumbnails in the strip
@@ -19,13 +18,6 @@ LOSS_NAMES = {
     "margin": "margin (best other logit minus the true one)",
     "ce-probabilities": "the double-softmax slip: cross-entropy on probabilities (masks gradients, a weak attack)",
 }
-
-
-@st.cache_data(max_entries=64, show_spinner="Attacking the whole eps range once…")
-def response(model_name: str, image: np.ndarray, label: int, kind: str, params: dict) -> evaluate.EpsResponse:
-    # Keyed on the 28x28 array itself (hashing 784 floats is cheap), so test digits, uploads and drawings share it.
-    return evaluate.eps_response(load_model(model_name), torch.from_numpy(image)[None], label, kind, EPS_GRID,
-                                 **params)
 
 
 @st.cache_data(max_entries=64)

@@ -4,8 +4,8 @@ import numpy as np
 import streamlit as st
 import torch
 
+from app_pages.shared import load_model
 from explorer import attacks, charts, data, evaluate, figures, results, sweeps
-from pages.shared import load_model
 
 FLIPS_SHOWN = 8
 

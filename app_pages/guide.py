@@ -71,13 +71,13 @@ evaluation (a margin loss that does not saturate, 100 steps, PGD with 5 restarts
 
 st.header("A five-minute classroom script")
 st.markdown("Keep **softmax** and **triplet** selected in the sidebar, then go through the pages in order.")
-st.page_link("pages/attack.py", label="1. Attack a digit (1 minute)", icon=":material/my_location:")
+st.page_link("app_pages/attack.py", label="1. Attack a digit (1 minute)", icon=":material/my_location:")
 st.markdown("""
 Leave the digit class at 7 and the attack at **FGSM**, and drag eps from 0 to 0.3. *Notice:* the triplet model,
 the paper's defence, gives this 7 up (it reads a 3) while softmax still sees a 7. Now choose **PGD**: both models
 fall. The perturbation picture is faint noise spread over the whole image, not a drawn stroke.
 """)
-st.page_link("pages/latent.py", label="2. Latent space, Figure 2 (1 minute)", icon=":material/scatter_plot:")
+st.page_link("app_pages/latent.py", label="2. Latent space, Figure 2 (1 minute)", icon=":material/scatter_plot:")
 st.markdown(f"""
 The paper's Figure 2: the embedding seen in two dimensions. *Notice:* the triplet clusters really are tighter
 relative to the distance between classes (ratio {geometry['triplet']['intra_inter_ratio']:.2f} against softmax's
@@ -85,7 +85,7 @@ relative to the distance between classes (ratio {geometry['triplet']['intra_inte
 {geometry['triplet']['inter_class_distance']:.0f} apart on average, against
 {geometry['softmax']['inter_class_distance']:.0f} for softmax, so an attacker has less far to go, not more.
 """)
-st.page_link("pages/budget.py", label="3. Epsilon budget (1 minute)", icon=":material/show_chart:")
+st.page_link("app_pages/budget.py", label="3. Epsilon budget (1 minute)", icon=":material/show_chart:")
 st.markdown(f"""
 Accuracy against eps, one curve per attack. *Notice:* under the paper preset the triplet model's iterative curves
 fall close to 0% well before eps = {table1.EPS}, while softmax's stay far above. Switch the preset to **strong**:
@@ -94,13 +94,13 @@ preset's margin loss does not. In the histogram, half
 the digits flip by eps = {median_flip('triplet')} for triplet and {median_flip('softmax')} for softmax (strong
 preset).
 """)
-st.page_link("pages/table1.py", label="4. Table 1 (1 minute)", icon=":material/table_chart:")
+st.page_link("app_pages/table1.py", label="4. Table 1 (1 minute)", icon=":material/table_chart:")
 st.markdown(f"""
 The paper's rows beside ours. *Notice:* the paper's PGD column sits far above its BIM column ({paper['Ours']['PGD']}%
 against {paper['Ours']['BIM']}% for its triplet model), yet PGD is BIM with a random start and more steps, so it
 should do at least as well. The table below it shows PGD settings that produce that pattern on our models.
 """)
-st.page_link("pages/gallery.py", label="5. Gallery, Figure 1 (1 minute)", icon=":material/grid_view:")
+st.page_link("app_pages/gallery.py", label="5. Gallery, Figure 1 (1 minute)", icon=":material/grid_view:")
 st.markdown("""
 The paper's Figure 1. Choose **triplet** at eps 0.3: BIM, MIM and PGD fool every digit. Choose **triplet-pgd**: most
 digits survive. Tick *Only fooled digits*. *Notice:* to a person every fooled digit still looks like its label.

@@ -1,19 +1,20 @@
 """Page 2: the latent space in 2-D, and attacked digits migrating between class clusters (the paper's Figure 2)."""
 
 import numpy as np
+import plotly.graph_objects as go
 import streamlit as st
 import torch
 
-from explorer import attacks, gallery, latent, migration, models, projection, sweeps
-from explorer.latent_figure import UNKNOWN, migration_figure, panel
-from pages.shared import load_model, sample
+from app_pages.shared import EPS_GRID, load_model, response, sample
+from explorer import attacks, gallery, latent, migration, models, projection
+from explorer.latent_figure import UNKNOWN, Panel, migration_figure, panel
 
 SAMPLE_CHOICES = {"page": "the digit from page 1", "per_class": "one digit of each class", "sample": "a random sample"}
 
 
 @st.cache_resource(show_spinner="Embedding 2,000 test digits…")
 def reference_embeddings(model_name: str) -> np.ndarray:
-    return latent.embed(load_model(model_name), sample()[0])
+    return latent.reference_embeddings(load_model(model_name), sample()[0])
 
 
 @st.cache_resource(show_spinner="Fitting the 2-D view (UMAP: about 15 s the first time, then read from disk)…")
@@ -27,6 +28,26 @@ def migrated(model_name: str, images: np.ndarray, labels: np.ndarray, kind: str,
              eps_grid: tuple[float, ...]) -> migration.Migration:
     return migration.migrate(load_model(model_name), torch.from_numpy(images)[:, None], torch.from_numpy(labels),
                              kind, eps_grid, **params)
+
+
+def page_digit(model_name: str, image: np.ndarray, label: int, kind: str, params: dict) -> migration.Migration:
+    """Page 1's digit, attacked exactly as page 1 showed it: its cached attack over the eps grid, embedded."""
+    result = response(model_name, image, label, kind, params)
+    return migration.follow(load_model(model_name), result.eps, torch.from_numpy(result.adversarial)[:, None, None],
+                            np.array([label]))
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def latent_view(pair: tuple[str, ...], method: str, from_page: bool, images: np.ndarray, labels: np.ndarray,
+                indices: np.ndarray, kind: str, params: dict, start_step: int,
+                paper_style: bool) -> tuple[go.Figure, list[Panel]]:
+    """The figure and its panels, built once per choice and shared read-only: building it takes a quarter second."""
+    panels = []
+    for name in pair:
+        moved = (page_digit(name, images[0], int(labels[0]), kind, params) if from_page
+                 else migrated(name, images, labels, kind, params, migration.EPS_FRAMES))
+        panels.append(panel(name, fitted_projection(name, method), sample()[1], sample()[2], moved, indices))
+    return migration_figure(panels, start_step, paper_style), panels
 
 
 def chosen_digits(choice: str, count: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -81,24 +102,19 @@ if paper_figure:
     pair = ["triplet"] if "triplet" in models.available() else pair[:1]
 
 images, labels, indices = chosen_digits(choice, int(count), seed=0)
-# Page 1's digit runs on page 1's grid, so PGD's random start (drawn per eps and digit) matches what page 1 showed.
-eps_grid = tuple(sweeps.EPS_GRID) if choice == "page" else migration.EPS_FRAMES
-panels = []
+# Page 1's digit reuses page 1's attack of it, on page 1's grid, so the two pages always agree.
+eps_grid = tuple(EPS_GRID) if choice == "page" else migration.EPS_FRAMES
+at_paper_eps = int(np.argmin(np.abs(np.array(eps_grid) - 0.3)))
 with st.spinner(f"Attacking {len(labels)} digit(s) at {len(eps_grid)} eps values with "
                 f"{kind.upper()} for each model…"):
-    for name in pair:
-        panels.append(panel(name, fitted_projection(name, method), sample()[1], sample()[2],
-                            migrated(name, images, labels, kind, params, eps_grid), indices))
-
-at_paper_eps = int(np.argmin(np.abs(np.array(eps_grid) - 0.3)))
-start = at_paper_eps if paper_figure else 0
-event = st.plotly_chart(migration_figure(panels, start, paper_style=paper_figure), key="latent_chart",
-                        on_select="rerun", selection_mode="points")
+    figure, panels = latent_view(tuple(pair), method, choice == "page", images, labels, indices, kind, params,
+                                 at_paper_eps if paper_figure else 0, paper_figure)
+event = st.plotly_chart(figure, key="latent_chart", on_select="rerun", selection_mode="points")
 clicked = [int(point["customdata"][0]) for point in event.selection.points
            if point.get("customdata") and int(point["customdata"][0]) != UNKNOWN]
 if clicked:
     st.session_state["open_test_index"] = clicked[0]
-    st.switch_page("pages/attack.py")
+    st.switch_page("app_pages/attack.py")
 
 summary = [f"**{panel.title}**: {int((panel.predictions[at_paper_eps] != panel.labels).sum())} of {len(labels)} "
            f"taken for another class at eps 0.30" for panel in panels]

@@ -2,8 +2,8 @@
 
 import streamlit as st
 
+from app_pages.shared import load_model, sample
 from explorer import attacks, figures, gallery, models
-from pages.shared import load_model, sample
 
 
 @st.cache_data(max_entries=32, show_spinner="Attacking the digits with FGSM, BIM, MIM and PGD…")
