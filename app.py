@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from app_pages.shared import warm_up_umap
+from app_pages.shared import usable, warm_up_umap
 from explorer import models
 
 st.set_page_config(page_title="Latent robustness explorer", page_icon=":material/search:", layout="wide")
@@ -12,9 +12,9 @@ with st.sidebar:
     st.header("Models to compare")
     defaults = [name for name in ("softmax", "triplet") if name in available] or available[:2]
     # The pages read the pair from here: a plain key, written on every run, survives page switches.
-    st.session_state["models"] = st.multiselect(
+    st.session_state["models"] = usable(st.multiselect(
         "Two models", available, default=defaults, key="model_pair", max_selections=2,
-        help="Softmax is the cross-entropy baseline; triplet is the paper's method (Table 1: Ours).")
+        help="Softmax is the cross-entropy baseline; triplet is the paper's method (Table 1: Ours)."))
 
 warm_up_umap()
 st.navigation([

@@ -89,8 +89,8 @@ def show_prepared(prepared: preprocess.Prepared) -> None:
 
 
 def from_upload() -> tuple[np.ndarray, str] | None:
-    upload = st.file_uploader("A picture of one digit", type=UPLOAD_TYPES, key="upload",
-                              max_upload_size=preprocess.MAX_BYTES // 2**20)
+    # The size cap is server.maxUploadSize in .streamlit/config.toml: the browser refuses bigger files unsent.
+    upload = st.file_uploader("A picture of one digit", type=UPLOAD_TYPES, key="upload")
     if upload is None:
         st.info("Upload a photo, scan or screenshot of one handwritten digit.")
         return None

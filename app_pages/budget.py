@@ -4,7 +4,7 @@ import numpy as np
 import streamlit as st
 import torch
 
-from app_pages.shared import load_model
+from app_pages.shared import ATTACKING, load_model
 from explorer import attacks, charts, data, evaluate, figures, results, sweeps
 
 FLIPS_SHOWN = 8
@@ -32,9 +32,10 @@ def live_sweep(pair: tuple[str, ...], preset: str, count: int) -> dict:
 
     for name in pair:
         model = load_model(name)
-        result = sweeps.sweep(model, x, torch.from_numpy(y), preset, progress=False,
-                              on_attack=lambda kind, name=name: advance(f"{name}: {kind.upper()} at "
-                                                                        f"{len(sweeps.EPS_GRID)} eps values"))
+        with ATTACKING:
+            result = sweeps.sweep(model, x, torch.from_numpy(y), preset, progress=False,
+                                  on_attack=lambda kind, name=name: advance(f"{name}: {kind.upper()} at "
+                                                                            f"{len(sweeps.EPS_GRID)} eps values"))
         live["accuracy"][name] = {preset: result["accuracy"]}
     for name in pair:
         model = load_model(name)
@@ -43,8 +44,9 @@ def live_sweep(pair: tuple[str, ...], preset: str, count: int) -> dict:
         for position in range(count):
             if len(tiles) == FLIPS_SHOWN:
                 break
-            response = evaluate.eps_response(model, x[position], int(y[position]), "pgd", np.array(sweeps.EPS_GRID),
-                                             preset=preset)
+            with ATTACKING:
+                response = evaluate.eps_response(model, x[position], int(y[position]), "pgd",
+                                                 np.array(sweeps.EPS_GRID), preset=preset)
             flip = response.smallest_flipping_eps
             if flip:
                 step = sweeps.EPS_GRID.index(round(flip, 2))

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from app_pages.shared import load_model, sample
+from app_pages.shared import ATTACKING, load_model, sample, usable
 from explorer import attacks, figures, gallery, models
 
 
@@ -10,7 +10,9 @@ from explorer import attacks, figures, gallery, models
 def attacked(model_name: str, eps: float, preset: str, count: int, seed: int | None) -> gallery.Gallery:
     images, labels, indices = sample()
     chosen = gallery.pick_digits(labels, count, seed)
-    return gallery.attack_digits(load_model(model_name), images[chosen], labels[chosen], indices[chosen], eps, preset)
+    model = load_model(model_name)
+    with ATTACKING:
+        return gallery.attack_digits(model, images[chosen], labels[chosen], indices[chosen], eps, preset)
 
 
 st.title("Gallery (Figure 1)")
@@ -22,6 +24,8 @@ pair = [name for name in st.session_state.get("models") or [] if name in availab
 controls = st.columns([1, 2, 1])
 model_name = controls[0].selectbox("Model", available, index=available.index(pair[0]) if pair else 0,
                                    key="gallery_model")
+if not usable([model_name]):
+    st.stop()
 # Rounded so the slider's float noise does not make new cache entries.
 eps = round(controls[1].slider("Perturbation budget eps (L-inf, pixels in [0, 1])", 0.0, 0.5, 0.3, 0.02,
                                key="gallery_eps"), 2)

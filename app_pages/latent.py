@@ -5,7 +5,7 @@ import plotly.graph_objects as go
 import streamlit as st
 import torch
 
-from app_pages.shared import EPS_GRID, load_model, response, sample
+from app_pages.shared import ATTACKING, EPS_GRID, load_model, response, sample, usable
 from explorer import attacks, gallery, latent, migration, models, projection
 from explorer.latent_figure import UNKNOWN, Panel, migration_figure, panel
 
@@ -26,8 +26,10 @@ def fitted_projection(model_name: str, method: str) -> projection.Projection:
 @st.cache_data(max_entries=32, show_spinner=False)
 def migrated(model_name: str, images: np.ndarray, labels: np.ndarray, kind: str, params: dict,
              eps_grid: tuple[float, ...]) -> migration.Migration:
-    return migration.migrate(load_model(model_name), torch.from_numpy(images)[:, None], torch.from_numpy(labels),
-                             kind, eps_grid, **params)
+    model = load_model(model_name)
+    with ATTACKING:
+        return migration.migrate(model, torch.from_numpy(images)[:, None], torch.from_numpy(labels), kind, eps_grid,
+                                 **params)
 
 
 def page_digit(model_name: str, image: np.ndarray, label: int, kind: str, params: dict) -> migration.Migration:
@@ -99,7 +101,7 @@ kind = st.radio("Attack", attacks.KINDS, index=attacks.KINDS.index(chosen_attack
 params = chosen_attack["params"] if kind == chosen_attack["kind"] else {}
 if paper_figure:
     method, choice = "pca", "per_class"
-    pair = ["triplet"] if "triplet" in models.available() else pair[:1]
+    pair = (usable(["triplet"]) if "triplet" in models.available() else []) or pair[:1]
 
 images, labels, indices = chosen_digits(choice, int(count), seed=0)
 # Page 1's digit reuses page 1's attack of it, on page 1's grid, so the two pages always agree.

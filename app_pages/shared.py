@@ -11,11 +11,30 @@ import torch
 from explorer import data, evaluate, models, projection, sweeps
 
 EPS_GRID = np.array(sweeps.EPS_GRID)
+# Attacks run one at a time, whichever session asks. PyTorch already spreads each call over every core; several
+# sessions' calls at once oversubscribe a laptop's few cores, and everyone waits longer than they would in turn.
+ATTACKING = threading.Lock()
 
 
 @st.cache_resource(show_spinner="Loading the model…")
 def load_model(name: str) -> models.ConvNet:
+    """A checkpoint of the checkpoint folder, by name. Never a path: the app offers only what that folder holds."""
+    if name not in models.available():
+        raise models.CheckpointError(f"{name!r} is not a checkpoint in {models.checkpoint_dir()}")
     return models.load(name)
+
+
+def usable(names: list[str]) -> list[str]:
+    """The names whose checkpoints load. Each one that does not gets a message saying why, never a traceback."""
+    loaded = []
+    for name in names:
+        try:
+            load_model(name)
+        except models.CheckpointError as error:
+            st.error(f"**{name}** cannot be used: {error}", icon=":material/error:")
+        else:
+            loaded.append(name)
+    return loaded
 
 
 @st.cache_resource
@@ -28,8 +47,9 @@ def sample() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def response(model_name: str, image: np.ndarray, label: int, kind: str, params: dict) -> evaluate.EpsResponse:
     """One digit attacked at every eps of EPS_GRID. Keyed on the 28x28 array itself (hashing 784 floats is cheap),
     so test digits, uploads and drawings share it."""
-    return evaluate.eps_response(load_model(model_name), torch.from_numpy(image)[None], label, kind, EPS_GRID,
-                                 **params)
+    model = load_model(model_name)
+    with ATTACKING:
+        return evaluate.eps_response(model, torch.from_numpy(image)[None], label, kind, EPS_GRID, **params)
 
 
 @st.cache_resource

@@ -294,6 +294,9 @@ def fetch(name: str = "mnist", local: Path | None = None, log: Callable[[str], N
     existing = next(folder for folder in (target.parent, *target.parent.parents) if folder.exists())
     if not os.access(existing, os.W_OK):
         raise DataError(f"the data folder {target.parent} is not writable: set EXPLORER_DATA to a folder you own")
+    # A fetch killed while writing leaves its temporary file behind (the cache itself is only ever replaced whole)
+    for stale in target.parent.glob(f"{target.name}*.tmp"):
+        stale.unlink(missing_ok=True)
     tried = []
     for label, source in sources(spec, local):
         try:

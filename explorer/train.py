@@ -17,7 +17,6 @@ import json
 import math
 import os
 import platform
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -187,7 +186,6 @@ def train(
     epochs: int | None = None,
     train_limit: int | None = None,
     progress: bool = True,
-    after_epoch: Callable[[int], None] | None = None,
 ) -> Path:
     """Train a recipe, saving a resumable state each epoch; write the checkpoint and card to `out`."""
     if recipe_name not in RECIPES:
@@ -271,8 +269,6 @@ def train(
         print(f"{recipe.name} epoch {epoch + 1}: loss {record['train_loss']:.4f} "
               f"train acc {record['train_accuracy']:.4f} test acc {test_accuracy:.4f} "
               f"embedding norm {embedding_norm:.2f}", flush=True)
-        if after_epoch:
-            after_epoch(epoch + 1)
 
     model.eval()
     params = {k: v for k, v in asdict(recipe).items() if k not in ("name", "summary", "miner")}

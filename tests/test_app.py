@@ -201,3 +201,50 @@ def test_the_budget_page_runs_a_live_sweep_and_shows_digits_at_their_flipping_ep
     assert len(pgd) == 2 and all(trace["y"][0] >= trace["y"][-1] for trace in pgd)
     captions = [caption for image in app.get("image") for caption in image.captions]
     assert any(" → " in caption and " at eps " in caption for caption in captions), captions
+
+
+def test_a_broken_checkpoint_is_named_and_the_app_goes_on_without_it(tmp_path, monkeypatch):
+    import shutil
+
+    import streamlit as st
+
+    from explorer import models
+
+    shipped = models.checkpoint_dir()
+    for name in ("softmax", "triplet"):
+        shutil.copy(shipped / f"{name}.json", tmp_path / f"{name}.json")
+    shutil.copy(shipped / "triplet.safetensors", tmp_path / "triplet.safetensors")
+    (tmp_path / "softmax.safetensors").write_bytes(b"\x00" * 64)  # damaged in transit
+    monkeypatch.setenv("EXPLORER_CHECKPOINTS", str(tmp_path))
+    st.cache_resource.clear()  # the models loaded by earlier tests came from the shipped folder
+    try:
+        app = run_app()
+        [message] = [element.value for element in app.sidebar.error]
+        assert "**softmax** cannot be used" in message and "does not match the card" in message
+        assert [header.value for header in app.subheader] == ["triplet"]  # the page goes on with the model that loads
+        app.switch_page("app_pages/gallery.py").run()
+        app.selectbox(key="gallery_model").set_value("softmax").run()
+        assert not app.exception, app.exception
+        assert any("**softmax** cannot be used" in element.value for element in app.main.error)
+    finally:
+        st.cache_resource.clear()
+
+
+def test_the_app_loads_checkpoints_by_name_from_its_folder_never_by_path():
+    import pytest
+
+    from app_pages.shared import load_model
+    from explorer import models
+
+    with pytest.raises(models.CheckpointError, match="is not a checkpoint in"):
+        load_model("../checkpoints/softmax")
+    with pytest.raises(models.CheckpointError, match="is not a checkpoint in"):
+        load_model(str(models.checkpoint_dir() / "softmax.safetensors"))
+
+
+def test_uploads_are_capped_by_the_server_below_what_preprocessing_accepts():
+    import tomllib
+
+    config = tomllib.loads((Path(__file__).parent.parent / ".streamlit" / "config.toml").read_text())
+    cap_mb = config["server"]["maxUploadSize"]
+    assert cap_mb >= 1 and cap_mb * 2**20 <= preprocess.MAX_BYTES

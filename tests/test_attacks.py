@@ -2,6 +2,9 @@ import numpy as np
 import pytest
 import torch
 import torchattacks
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
 from explorer import attacks, evaluate, models
 
@@ -175,3 +178,29 @@ def test_bad_parameters_get_a_clear_message(softmax_model, digits, kwargs, messa
     with pytest.raises(ValueError, match=message):
         attacks.attack(softmax_model, images[:2], labels[:2], arguments.pop("kind"), arguments.pop("eps"),
                        **arguments)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    pixels=arrays(np.float32, st.tuples(st.integers(1, 3), st.just(1), st.just(28), st.just(28)),
+                  elements=st.floats(0, 1, width=32)),
+    eps=st.lists(st.floats(0, 1, width=32), min_size=1, max_size=3),
+    kind=st.sampled_from(attacks.KINDS),
+    steps=st.integers(1, 3),
+    random_start=st.booleans(),
+    loss=st.sampled_from(["ce", "margin"]),
+    restarts=st.integers(1, 2),
+)
+def test_any_digit_and_budget_give_valid_pixels_within_eps(softmax_model, pixels, eps, kind, steps, random_start,
+                                                           loss, restarts):
+    images = torch.from_numpy(pixels)
+    before = images.clone()
+    labels = torch.arange(len(images)) % 10
+    adversarial = attacks.attack(softmax_model, images, labels, kind, eps, steps=steps, random_start=random_start,
+                                 loss=loss, restarts=restarts)
+    assert adversarial.shape == (len(eps), *images.shape)
+    assert torch.isfinite(adversarial).all()
+    assert adversarial.min() >= 0 and adversarial.max() <= 1
+    budget = torch.tensor(eps).view(-1, 1, 1, 1, 1)
+    assert ((adversarial - images).abs() <= budget + 1e-6).all()
+    assert torch.equal(images, before)  # the caller's digits are never modified

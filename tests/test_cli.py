@@ -45,11 +45,17 @@ def test_gallery_writes_the_four_attacks_on_one_digit_of_each_class(tmp_path, ca
 def test_bad_arguments_exit_2_with_one_line():
     for args, reason in [(["attack", "--model", "nope"], "no such checkpoint"),
                          (["attack", "--eps", "-0.1"], "eps must lie in [0, 1]"),
+                         (["attack", "--eps", "1.5"], "eps must lie in [0, 1]"),
+                         (["attack", "--restarts", "0"], "restarts must be at least 1"),
                          (["attack", "--steps", "0"], "steps must be at least 1"),
                          (["attack", "--index", "10000"], "--index must be in 0..9999"),
                          (["attack", "--attack", "cw"], "invalid choice"),
                          (["gallery", "--model", "nope"], "no such checkpoint"),
-                         (["gallery", "--count", "0"], "count must be in 1..2000")]:
+                         (["gallery", "--count", "0"], "count must be in 1..2000"),
+                         (["gallery", "--eps", "-1"], "eps must lie in [0, 1]"),
+                         (["figure2", "--models", "nope"], "no such checkpoint"),
+                         (["figure2", "--attack", "cw"], "invalid choice"),
+                         (["train", "dropout"], "invalid choice")]:
         done = explorer(*args)
         assert done.returncode == 2, args
         assert reason in done.stderr and "Traceback" not in done.stderr

@@ -139,3 +139,50 @@ def test_a_read_only_cache_folder_says_what_to_do(tmp_path, monkeypatch):
     monkeypatch.setattr(data.os, "access", lambda path, mode: False)  # root ignores permission bits
     with pytest.raises(data.DataError, match="not writable: set EXPLORER_DATA"):
         data.fetch()
+
+
+KILLED_FETCH = """
+import os, sys, time
+import numpy as np
+from explorer import data
+images, labels, _ = data.load_sample()
+arrays = {"train_images": images[:30], "train_labels": labels[:30],
+          "test_images": images[30:40], "test_labels": labels[30:40]}
+data.DATASETS["mnist"] = data.DatasetSpec("mnist", {}, (), {"train": 30, "test": 10}, data.content_digest(arrays))
+data.sources = lambda spec, local: [("the sample", lambda: arrays)]
+
+def stalls_halfway(file, **arrays):
+    file.write(b"PK half an npz")
+    file.flush()
+    print("writing", flush=True)
+    time.sleep(600)
+
+data.np.savez = stalls_halfway
+data.fetch()
+"""
+
+
+def test_a_fetch_killed_while_writing_leaves_the_cache_whole_and_the_next_fetch_starts_clean(tmp_path, monkeypatch,
+                                                                                           small_arrays):
+    import subprocess
+    import sys
+
+    monkeypatch.setenv("EXPLORER_DATA", str(tmp_path))
+    monkeypatch.setattr(data, "_MEMORY", {})
+    older = {key: value[::-1].copy() for key, value in small_arrays.items()}  # an earlier, different cache
+    data.write_cache(older, data.cache_path())
+    before = data.cache_path().read_bytes()
+    fetch = subprocess.Popen([sys.executable, "-c", KILLED_FETCH], stdout=subprocess.PIPE, text=True)
+    assert fetch.stdout.readline().strip() == "writing"
+    fetch.kill()  # SIGKILL: no clean-up code runs
+    fetch.wait(timeout=30)
+    assert data.cache_path().read_bytes() == before  # never touched
+    assert len(list(tmp_path.glob("mnist.npz*.tmp"))) == 1  # the killed fetch's half-written file
+
+    spec = data.DatasetSpec("mnist", {}, (), {"train": 30, "test": 10}, data.content_digest(small_arrays))
+    monkeypatch.setitem(data.DATASETS, "mnist", spec)
+    monkeypatch.setattr(data, "sources", lambda spec, local: [("the sample", lambda: small_arrays)])
+    data.fetch(log=lambda message: None)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mnist.npz"]  # clean: the stale half-file is gone
+    with np.load(data.cache_path()) as cached:
+        np.testing.assert_array_equal(cached["test_images"], small_arrays["test_images"])

@@ -425,3 +425,35 @@ def test_any_greyscale_png_gives_a_digit_or_an_upload_error(pixels):
     assert np.isfinite(prepared.digit).all()
     assert prepared.digit.min() >= 0 and 0 < prepared.digit.max() <= 1
     assert all(isinstance(note, str) and note for note in prepared.notes)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.sampled_from(["L", "LA", "RGB", "RGBA", "P", "I;16", "1"]),
+       arrays(np.uint8, st.tuples(st.integers(1, 48), st.integers(1, 48), st.just(4))),
+       st.sampled_from(["PNG", "GIF", "BMP", "TIFF", "WEBP"]))
+def test_any_mode_and_format_gives_a_digit_or_an_upload_error(mode, rgba, file_format):
+    image = Image.fromarray(rgba, "RGBA")
+    image = image.convert(mode) if mode != "I;16" else Image.fromarray(rgba[..., 0].astype(np.uint16) * 257)
+    try:
+        content = encode(image, file_format)
+    except (OSError, ValueError):  # a mode this format cannot store: nothing to upload
+        return
+    check_outcome(content)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.binary(max_size=2048), st.integers(0, 2048))
+def test_any_bytes_or_a_damaged_png_give_a_digit_or_an_upload_error(noise, cut):
+    check_outcome(noise)
+    png = encode(Image.fromarray(np.eye(28, dtype=np.uint8) * 255))
+    check_outcome(png[:cut] + noise[:16] + png[cut + 16:])
+
+
+def check_outcome(content: bytes) -> None:
+    try:
+        prepared = prepare_upload(content)
+    except UploadError as error:
+        assert str(error)
+        return
+    assert prepared.digit.shape == (28, 28) and prepared.digit.dtype == np.float32
+    assert np.isfinite(prepared.digit).all() and prepared.digit.min() >= 0 and prepared.digit.max() <= 1

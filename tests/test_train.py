@@ -1,4 +1,7 @@
 import json
+import subprocess
+import sys
+import time
 
 import pytest
 import torch
@@ -11,17 +14,27 @@ def tiny_run(tmp_path, name, **kwargs):
                        train_limit=256, progress=False, **kwargs)
 
 
-def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path):
-    def interrupt(epoch):
-        if epoch == 1:
-            raise KeyboardInterrupt
+KILLED_RUN = """
+import sys
+from pathlib import Path
+from explorer import train
+train.train("softmax", runs=Path(sys.argv[1]), out=Path(sys.argv[2]), epochs=2, train_limit=256, progress=False)
+"""
 
-    with pytest.raises(KeyboardInterrupt):
-        tiny_run(tmp_path, "interrupted", after_epoch=interrupt)
-    assert json.loads((tmp_path / "interrupted" / "softmax" / "state.json").read_text())["epochs_done"] == 1
+
+def test_a_run_killed_mid_epoch_resumes_from_its_last_epoch_to_the_same_weights(tmp_path):
+    state = tmp_path / "killed" / "softmax" / "state.json"
+    run = subprocess.Popen([sys.executable, "-c", KILLED_RUN, str(tmp_path / "killed"),
+                            str(tmp_path / "killed.safetensors")], stdout=subprocess.PIPE, text=True)
+    assert run.stdout.readline().startswith("softmax epoch 1:")  # printed once epoch 1 is saved
+    time.sleep(0.2)  # into epoch 2: its batches, then its evaluation on 10,000 test digits
+    run.kill()  # SIGKILL: nothing gets to save
+    run.wait(timeout=30)
+    assert json.loads(state.read_text())["epochs_done"] == 1
+    assert not (tmp_path / "killed.safetensors").exists()
     with pytest.raises(train.TrainingError, match="--resume"):
-        tiny_run(tmp_path, "interrupted")  # a second start never silently overwrites the saved run
-    resumed = models.load(tiny_run(tmp_path, "interrupted", resume=True))
+        tiny_run(tmp_path, "killed")  # a second start never silently overwrites the saved run
+    resumed = models.load(tiny_run(tmp_path, "killed", resume=True))
     straight = models.load(tiny_run(tmp_path, "straight"))
     for key, value in straight.state_dict().items():
         torch.testing.assert_close(resumed.state_dict()[key], value, atol=1e-6, rtol=0)
