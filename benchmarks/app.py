@@ -24,7 +24,7 @@ import time
 
 from playwright.sync_api import expect, sync_playwright
 
-from explorer.serve import IDLE, launch_chromium, peak_memory_bytes, running_app
+from explorer.serve import IDLE, launch_chromium, memory_bytes, running_app
 
 COLD_UMAP = """
 import sys, time
@@ -108,7 +108,7 @@ def main() -> None:
             choose_models(page, ["triplet-fgsm", "triplet-pgd"])
             expect(alerts.filter(has_text="at eps")).to_have_count(2, timeout=120_000)
             page.wait_for_selector(IDLE)
-            print(f"server peak memory after all four models: {peak_memory_bytes(server.pid) / 2**30:.2f} GB "
+            print(f"server peak memory after all four models: {memory_bytes(server.pid) / 2**30:.2f} GB "
                   "(target 2 GB)")
         browser.close()
 

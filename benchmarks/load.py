@@ -1,14 +1,15 @@
 """A classroom at once: the real server, 8 real browser sessions (Playwright + Chromium) attacking different digits
 and moving their eps sliders at the same time, on this machine's CPU.
 
-    python benchmarks/load.py [--sessions 8] [--moves 12]
+    python benchmarks/load.py [--sessions 8] [--moves 12] [--waves 2]
 
 Session i opens page 1, picks the i-th 7 of the bundled digits, switches to PGD (two models, PGD-40 over the whole
-eps grid) and moves its slider back and forth. Reported: errors (exceptions on a page, timeouts: must be 0), the
-median and worst latency of a slider move (key press to the new verdicts drawn), the server's peak memory (must stay
-under 3 GB), and whether every session's final verdicts equal those of a single-session run of the same inputs
-(the same attack run alone, in this process).
-Targets (issue 5): 0 errors, < 3 GB, every session equal to its single-session run.
+eps grid) and moves its slider back and forth; then the sessions leave and a new wave comes with other digits.
+Reported: errors (exceptions on a page, timeouts: must be 0), the median and worst latency of a slider move (key
+press to the new verdicts drawn), the server's peak memory (must stay under 3 GB) and its memory after each wave has
+left (must stay flat), and whether every verdict a session saw equals that of a single-session run of the same
+inputs (the same attack run alone, in this process).
+Targets (issue 5): 0 errors, < 3 GB, every verdict equal to its single-session run.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import numpy as np
 from playwright.async_api import async_playwright, expect
 
 from explorer import attacks, data, evaluate, models, sweeps
-from explorer.serve import CHROMIUM, CHROMIUM_ARGS, IDLE, peak_memory_bytes, running_app
+from explorer.serve import CHROMIUM, CHROMIUM_ARGS, IDLE, memory_bytes, running_app
 
 PAIR = ("softmax", "triplet")  # the app's default pair
 KIND = "pgd"
@@ -139,26 +140,32 @@ def single_session_verdicts(which: int) -> dict[float, list[str]]:
             for step, eps in enumerate(grid)}
 
 
-async def main(sessions: int, moves: int) -> None:
-    runs = [Session(which) for which in range(sessions)]
+async def main(sessions: int, moves: int, waves: int) -> None:
+    runs: list[Session] = []
+    resident = []  # the server's memory after each wave has left
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         with running_app() as (url, server):
-            # All sessions open and attack their digits at once; then, once all are drawn, all move their sliders.
-            opened = await asyncio.gather(*(open_session(browser, url, run) for run in runs))
-            await asyncio.gather(*(move_slider(page, run, moves) for (_, page), run in zip(opened, runs, strict=True)
-                                   if not run.errors))
-            peak = peak_memory_bytes(server.pid)
+            for wave in range(waves):  # new students, new digits: memory must not grow with them
+                batch = [Session(wave * sessions + rank) for rank in range(sessions)]
+                runs += batch
+                # All sessions open and attack their digits at once; then, once all are drawn, all move their sliders.
+                opened = await asyncio.gather(*(open_session(browser, url, run) for run in batch))
+                await asyncio.gather(*(move_slider(page, run, moves)
+                                       for (_, page), run in zip(opened, batch, strict=True) if not run.errors))
+                for context, _ in opened:
+                    await context.close()
+                await asyncio.sleep(5)  # the server drops closed sessions
+                resident.append(memory_bytes(server.pid, "VmRSS"))
+            peak = memory_bytes(server.pid, "VmHWM")
             server_cpu = cpu_seconds(f"run app.py --server.port {port_of(url)}")
             browser_cpu = cpu_seconds(Path(CHROMIUM).name)
-            for context, _ in opened:
-                await context.close()
         await browser.close()
 
     latencies = [move for run in runs for move in run.moves]
     errors = [f"session {run.which}: {error}" for run in runs for error in run.errors]
     setups = [run.setup for run in runs if not run.errors]
-    print(f"{sessions} sessions at once, {moves} slider moves each")
+    print(f"{waves} waves of {sessions} sessions at once, {moves} slider moves each")
     if setups:
         print(f"open page 1, pick a digit, attack it with PGD-40 over the eps grid (2 models), all sessions at once: "
               f"median {statistics.median(setups):.1f} s, worst {max(setups):.1f} s")
@@ -168,7 +175,8 @@ async def main(sessions: int, moves: int) -> None:
     if latencies:
         print(f"slider move, all sessions moving at once: median {1000 * statistics.median(latencies):.0f} ms, worst "
               f"{1000 * max(latencies):.0f} ms over {len(latencies)} moves")
-    print(f"server peak memory: {peak / 2**30:.2f} GB (target 3 GB)")
+    print(f"server peak memory: {peak / 2**30:.2f} GB (target 3 GB); after each wave had left: "
+          + ", ".join(f"{value / 2**30:.2f} GB" for value in resident))
     print(f"CPU time: server {server_cpu:.0f} s, the {sessions} browsers {browser_cpu:.0f} s (sharing this machine's "
           f"{os.cpu_count()} cores; in a classroom each browser has its own computer)")
     mismatches = checked = 0
@@ -188,5 +196,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sessions", type=int, default=8)
     parser.add_argument("--moves", type=int, default=12)
+    parser.add_argument("--waves", type=int, default=2, help="groups of sessions, one after the other")
     args = parser.parse_args()
-    asyncio.run(main(args.sessions, args.moves))
+    asyncio.run(main(args.sessions, args.moves, args.waves))

@@ -60,9 +60,9 @@ def launch_chromium(playwright):
     return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
 
 
-def peak_memory_bytes(pid: int) -> int:
-    """The process's peak resident memory (Linux: VmHWM)."""
+def memory_bytes(pid: int, field: str = "VmHWM") -> int:
+    """The process's peak (VmHWM) or current (VmRSS) resident memory, from Linux's /proc."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) * 1024
-    raise RuntimeError(f"no VmHWM for process {pid}")
+    raise RuntimeError(f"no {field} for process {pid}")
