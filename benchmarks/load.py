@@ -143,23 +143,26 @@ def single_session_verdicts(which: int) -> dict[float, list[str]]:
 async def main(sessions: int, moves: int, waves: int) -> None:
     runs: list[Session] = []
     resident = []  # the server's memory after each wave has left
+    browser_cpu = 0.0
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         with running_app() as (url, server):
             for wave in range(waves):  # new students, new digits: memory must not grow with them
                 batch = [Session(wave * sessions + rank) for rank in range(sessions)]
                 runs += batch
+                browser_before = cpu_seconds(Path(CHROMIUM).name)
                 # All sessions open and attack their digits at once; then, once all are drawn, all move their sliders.
                 opened = await asyncio.gather(*(open_session(browser, url, run) for run in batch))
                 await asyncio.gather(*(move_slider(page, run, moves)
                                        for (_, page), run in zip(opened, batch, strict=True) if not run.errors))
+                # Counted before the pages close: a closed page's renderer process takes its CPU time with it.
+                browser_cpu += cpu_seconds(Path(CHROMIUM).name) - browser_before
                 for context, _ in opened:
                     await context.close()
                 await asyncio.sleep(5)  # the server drops closed sessions
                 resident.append(memory_bytes(server.pid, "VmRSS"))
             peak = memory_bytes(server.pid, "VmHWM")
             server_cpu = cpu_seconds(f"run app.py --server.port {port_of(url)}")
-            browser_cpu = cpu_seconds(Path(CHROMIUM).name)
         await browser.close()
 
     latencies = [move for run in runs for move in run.moves]
