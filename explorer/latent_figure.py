@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from explorer.migration import Migration
 from explorer.projection import Projection
@@ -15,6 +14,7 @@ from explorer.projection import Projection
 CLASS_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
                  "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 FRAME_MS = 700
+SPACING = 0.05  # between panels, as a fraction of the figure's width
 UNKNOWN = -1  # the test-set index of a digit that is not from the test set (an upload or a drawing)
 
 
@@ -84,8 +84,10 @@ def frame_traces(panel: Panel, step: int, column: int) -> list[dict]:
 def migration_figure(panels: list[Panel], start_step: int = 0, paper_style: bool = False) -> go.Figure:
     """Panels side by side; the eps slider and the Play button under them move every panel's attacked digits."""
     # Built as plain dicts and validated once: adding traces and annotations one by one costs Plotly ten times more.
-    grid = make_subplots(rows=1, cols=len(panels), subplot_titles=[p.title for p in panels], horizontal_spacing=0.05)
+    width = (1 - SPACING * (len(panels) - 1)) / len(panels)
+    layout: dict = {}
     traces: list[dict] = []
+    titles: list[dict] = []
     labels: list[dict] = []
     moving: list[int] = []
     hidden = {"showticklabels": False, "showgrid": False, "zeroline": False}
@@ -115,18 +117,22 @@ def migration_figure(panels: list[Panel], start_step: int = 0, paper_style: bool
             moving.append(len(traces))
             traces.append(trace)
         everything = np.concatenate([panel.points, panel.paths.reshape(-1, 2)])
-        grid.layout[axes["xaxis"].replace("x", "xaxis")].update(range=axis_range(everything[:, 0]), **hidden)
-        grid.layout[axes["yaxis"].replace("y", "yaxis")].update(range=axis_range(everything[:, 1]), **hidden)
+        left = (column - 1) * (width + SPACING)
+        layout[axes["xaxis"].replace("x", "xaxis")] = {"domain": [left, left + width], "anchor": axes["yaxis"],
+                                                       "range": axis_range(everything[:, 0]), **hidden}
+        layout[axes["yaxis"].replace("y", "yaxis")] = {"domain": [0, 1], "anchor": axes["xaxis"],
+                                                       "range": axis_range(everything[:, 1]), **hidden}
+        titles.append({"text": panel.title, "x": left + width / 2, "y": 1, "xref": "paper", "yref": "paper",
+                       "xanchor": "center", "yanchor": "bottom", "showarrow": False, "font": {"size": 16}})
 
     eps = panels[0].eps
     frames = [{"name": f"{value:.2f}", "traces": moving,
                "data": [trace for column, panel in enumerate(panels, start=1)
                         for trace in frame_traces(panel, step, column)]}
               for step, value in enumerate(eps)]
-    figure = go.Figure(data=traces, layout=grid.layout, frames=frames)
-    figure.update_layout(annotations=[*grid.layout.annotations, *labels])
     still = {"frame": {"duration": 0, "redraw": False}, "mode": "immediate", "transition": {"duration": 0}}
-    figure.update_layout(
+    layout.update(
+        annotations=titles + labels,
         height=560 if paper_style else 520,
         margin={"t": 40, "b": 10, "l": 10, "r": 10},
         template="simple_white" if paper_style else "plotly_white",
@@ -150,4 +156,5 @@ def migration_figure(panels: list[Panel], start_step: int = 0, paper_style: bool
                       for value in eps],
         }],
     )
+    figure = go.Figure(data=traces, layout=layout, frames=frames)
     return figure
