@@ -19,6 +19,7 @@ import asyncio
 import dataclasses
 import os
 import statistics
+import tempfile
 import time
 from pathlib import Path
 
@@ -32,7 +33,6 @@ PAIR = ("softmax", "triplet")  # the app's default pair
 KIND = "pgd"
 TIMEOUT_MS = 300_000  # eight sessions' first PGD runs queue up on two cores
 STEP = 0.02  # the eps slider's step
-DEBUG = False
 # "still 7 at eps = 0.32", one per model
 VERDICTS = "() => [...document.querySelectorAll(\"[data-testid='stAlert']\")].map(a => a.innerText.trim())"
 
@@ -62,7 +62,7 @@ async def slider_move(page, slider, key: str) -> tuple[float, float, list[str]]:
     return seconds, float(target), [text.split(" at eps")[0] for text in await page.evaluate(VERDICTS)]
 
 
-async def open_session(browser, url: str, session: Session):
+async def open_session(browser, url: str, session: Session) -> tuple:
     """A new browser session on page 1 with its own digit, PGD chosen and both verdicts drawn."""
     context = await browser.new_context(viewport={"width": 1400, "height": 1000})
     page = await context.new_page()
@@ -100,9 +100,10 @@ async def move_slider(page, session: Session, moves: int) -> None:
 
 
 async def record(page, session: Session, error: Exception) -> None:
-    session.errors.append(f"{type(error).__name__}: {str(error).splitlines()[0]}")
-    if DEBUG:
-        await page.screenshot(path=f"/tmp/load-session-{session.which}.png", full_page=True)
+    """The error, and a screenshot of the page as it stood, to see what went wrong."""
+    picture = Path(tempfile.gettempdir()) / f"load-session-{session.which}.png"
+    await page.screenshot(path=picture, full_page=True)
+    session.errors.append(f"{type(error).__name__}: {str(error).splitlines()[0]} (page: {picture})")
 
 
 def cpu_seconds(match: str) -> float:
