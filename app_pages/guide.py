@@ -132,7 +132,6 @@ We trained our own four models with the paper's recipes and attacked
   {accuracy('paper', 'Softmax', 'PGD')} standing; the strong preset's margin loss leaves
   {accuracy('strong', 'Softmax', 'PGD')}.
 """)
-made = table["made_by"]
-st.caption(f"Numbers from `results/table1.json`, `results/sweeps.json` and `results/latent.json` "
-           f"(`{made['command']}`, {made['device']}, {made['date']}). Re-run them with "
-           "`explorer evaluate --table1 --sweeps --latent`.")
+st.caption(f"Numbers from `results/table1.json` ({results.how_made(table)}), `results/sweeps.json` and "
+           "`results/latent.json`. Re-run them with `explorer evaluate --table1 --sweeps --latent`; add "
+           "`--models NAME` to re-run one model and keep the others' rows.")

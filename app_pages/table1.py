@@ -30,6 +30,4 @@ st.dataframe([{"PGD setting": label, **{row: round(100 * values[label], 1)
 st.subheader("Evaluation flags")
 for flag in content["flags"]:
     st.warning(f"**{flag['check']}** ({flag['where']}): {flag['detail']}")
-made = content["made_by"]
-st.caption(f"`{made['command']}`, code {made['code_version']}, {made['date']}, {made['device']}. "
-           "Every figure is in `results/table1.json`.")
+st.caption(f"{results.how_made(content)}. Every figure is in `results/table1.json`.")

@@ -130,25 +130,26 @@ def ship_layouts(args: argparse.Namespace) -> None:
 def evaluate_models(args: argparse.Namespace) -> None:
     import json
 
-    from explorer import latent, models, results
+    from explorer import results
 
     if not (args.latent or args.table1 or args.sweeps):
         raise ValueError("say what to evaluate: --table1, --sweeps and/or --latent")
+    if args.models and (args.table1 or args.sweeps):
+        results.rows_to_run(args.models)  # refuse a model Table 1 lacks before any long run starts
     if args.latent:
-        result = latent.report(args.models or models.available())
-        results.write_json(args.results / "latent.json", result)
+        result = results.write_latent(args.results, names=args.models)
         for name, row in result["models"].items():
             print(f"{name:14s} intra/inter {row['intra_inter_ratio']:.3f}  silhouette {row['silhouette']:.3f}  "
                   f"5-NN accuracy {row['knn5_accuracy']:.2%}")
         print(f"wrote {args.results / 'latent.json'}")
     if args.sweeps:  # before the table, whose flags read the sweeps
-        results.write_sweeps(args.results, digits=args.sweep_digits, batch_size=args.sweep_batch_size,
-                             device=args.device)
+        results.write_sweeps(args.results, names=args.models, digits=args.sweep_digits,
+                             batch_size=args.sweep_batch_size, device=args.device)
         print(f"wrote {args.results / 'sweeps.json'}")
     if args.table1:
-        content = results.write_table1(args.results, digits=args.digits, strong_digits=args.strong_digits,
-                                       check_digits=args.check_digits, batch_size=args.batch_size,
-                                       device=args.device)
+        content = results.write_table1(args.results, names=args.models, digits=args.digits,
+                                       strong_digits=args.strong_digits, check_digits=args.check_digits,
+                                       batch_size=args.batch_size, device=args.device)
         print((args.results / "table1.md").read_text())
         print(f"wrote {args.results / 'table1.json'} and table1.md ({len(json.dumps(content)):,} bytes)")
 
@@ -229,14 +230,17 @@ def build_parser() -> argparse.ArgumentParser:
                            "presets, with evaluation flags (results/table1.json, table1.md)")
     evaluator.add_argument("--sweeps", action="store_true", help="accuracy against eps 0..0.5 and each digit's "
                            "smallest flipping eps (results/sweeps.json)")
-    evaluator.add_argument("--models", nargs="+", help="checkpoint names for --latent (default: all shipped)")
-    evaluator.add_argument("--digits", type=int, default=10_000, help="test digits for the paper-preset table")
-    evaluator.add_argument("--strong-digits", type=int, default=1_000, help="test digits for the strong table")
-    evaluator.add_argument("--check-digits", type=int, default=1_000,
-                           help="test digits for the steps/restarts checks and the PGD-pattern search")
-    evaluator.add_argument("--sweep-digits", type=int, default=500, help="test digits per eps sweep")
-    evaluator.add_argument("--batch-size", type=int, default=500)
-    evaluator.add_argument("--sweep-batch-size", type=int, default=100, help="digits per call (x 26 eps values)")
+    evaluator.add_argument("--models", nargs="+", help="checkpoint names to evaluate (default: all); the other "
+                           "models' rows are kept from the files already in --results, which must have been made "
+                           "with the same settings (unset options take theirs)")
+    evaluator.add_argument("--digits", type=int, help="test digits for the paper-preset table (default 10,000)")
+    evaluator.add_argument("--strong-digits", type=int, help="test digits for the strong table (default 1,000)")
+    evaluator.add_argument("--check-digits", type=int,
+                           help="test digits for the steps/restarts checks and the PGD-pattern search (default 1,000)")
+    evaluator.add_argument("--sweep-digits", type=int, help="test digits per eps sweep (default 500)")
+    evaluator.add_argument("--batch-size", type=int, help="digits per attack call; it seeds the random starts "
+                           "(default 500)")
+    evaluator.add_argument("--sweep-batch-size", type=int, help="digits per sweep call, x 26 eps values (default 100)")
     evaluator.add_argument("--device", default="auto", help="auto, cpu or cuda")
     evaluator.add_argument("--results", type=Path, default=Path("results"))
     evaluator.set_defaults(run=evaluate_models)

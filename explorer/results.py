@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from explorer import data, models, sweeps, table1
+from explorer import data, latent, models, sweeps, table1
 from explorer.provenance import code_version, now, sha256_file
 from explorer.train import device_name, pick_device
 
@@ -20,6 +20,16 @@ def committed(name: str) -> dict:
     return json.loads((COMMITTED / f"{name}.json").read_text())
 
 
+def how_made(content: dict) -> str:
+    """One line on the runs behind a result file's rows, for captions: rows re-run apart say so."""
+    runs: dict[tuple[str, str, str], list[str]] = {}
+    for row, entry in content["models"].items():
+        run = entry["evaluated"]
+        runs.setdefault((run["device"], run["code_version"], run["date"][:10]), []).append(row)
+    return f"`{content['made_by']['command']}`: " + "; ".join(
+        f"{', '.join(rows)} on {device}, code {code}, {day}" for (device, code, day), rows in runs.items())
+
+
 def write_json(path: Path, content: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(path.suffix + ".tmp")
@@ -27,9 +37,16 @@ def write_json(path: Path, content: dict) -> None:
     os.replace(temporary, path)
 
 
-def model_provenance(model: models.ConvNet) -> dict[str, str]:
+class ResultsError(ValueError):
+    """A request that would mix results made in different ways; the message says what to run instead."""
+
+
+def model_provenance(model: models.ConvNet, device: torch.device) -> dict:
+    """Which weights a row is of, and the run that evaluated them: rows re-run later carry their own."""
     return {"weights_sha256": model.card["weights_sha256"],
-            "card_sha256": sha256_file(models.resolve(model.card["name"]).with_suffix(".json"))}
+            "card_sha256": sha256_file(models.resolve(model.card["name"]).with_suffix(".json")),
+            "evaluated": {"code_version": code_version(), "date": now(), "device": device_name(device),
+                          "torch": torch.__version__, "float32": "full (no TF32)"}}
 
 
 def full_precision(device: torch.device) -> torch.device:
@@ -39,12 +56,11 @@ def full_precision(device: torch.device) -> torch.device:
     return device
 
 
-def made_by(command: str, device: torch.device, **details) -> dict:
-    return {"command": command, "code_version": code_version(), "date": now(), "device": device_name(device),
-            "float32": "full (no TF32)",
-            "torch": torch.__version__, "data_sha256": data.MNIST.content_sha256,
+def made_by(command: str, **settings) -> dict:
+    """What every row of a result file shares; a row may only join a file whose settings are its own."""
+    return {"command": command, "data_sha256": data.MNIST.content_sha256,
             "digits_are": "the first N digits of the MNIST test set", "seed": "batch b of the attack loop is "
-            "seeded with its first digit's index", **details}
+            "seeded with its first digit's index", **settings}
 
 
 def first_test_digits(count: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -52,30 +68,107 @@ def first_test_digits(count: int, device: torch.device) -> tuple[torch.Tensor, t
     return data.to_tensor(images[:count]).to(device), torch.from_numpy(labels[:count]).to(device)
 
 
-def write_table1(results: Path, *, digits: int, strong_digits: int, check_digits: int, batch_size: int,
+def rows_to_run(names: list[str] | None) -> list[str]:
+    """Table 1 rows ("Softmax", ...) of the checkpoint names asked for; all of them when none are named."""
+    if not names:
+        return list(table1.ROWS)
+    unknown = sorted(set(names) - set(table1.ROWS.values()))
+    if unknown:
+        raise ResultsError(f"not a Table 1 model: {', '.join(unknown)}; choose from {', '.join(table1.ROWS.values())}")
+    return [row for row, name in table1.ROWS.items() if name in names]
+
+
+TABLE1_DEFAULTS = {"paper": 10_000, "strong": 1_000, "checks": 1_000, "batch_size": 500}
+SWEEPS_DEFAULTS = {"digits": 500, "batch_size": 100}
+
+
+def read_earlier(path: Path) -> dict:
+    if not path.is_file():
+        raise ResultsError(f"{path} does not exist yet, so there are no other models' rows to keep: evaluate "
+                           "all the models first (leave out --models)")
+    return json.loads(path.read_text())
+
+
+def layout_of(content: dict, name: str) -> object:
+    """A result file's digit count for a part ("paper", "strong", "checks", "digits"), its "eps" grid or its
+    "batch_size" (which seeds the random starts)."""
+    if name == "checks":
+        return content["paper_pattern"]["digits"]
+    if name == "batch_size":
+        return content["made_by"]["batch_size"]
+    if name in ("digits", "eps"):
+        return content[name]
+    return content["tables"][name]["digits"]
+
+
+def fill_in(asked: dict[str, int | None], earlier: dict | None, defaults: dict[str, int]) -> dict[str, int]:
+    """Options left unset take the earlier file's values when its rows are kept (adding a row needs no flags),
+    else the defaults."""
+    return {key: value if value is not None else layout_of(earlier, key) if earlier else defaults[key]
+            for key, value in asked.items()}
+
+
+def check_earlier(path: Path, earlier: dict, content: dict, keep: list[str], layout: dict[str, object]) -> None:
+    """Refuse to keep rows `keep` (Table 1 row names or checkpoint names) of the earlier file unless it was made
+    with `content`'s settings, digit counts and eps grid (`layout`), and of the weights shipped now."""
+    differing = {key for key in content["made_by"].keys() | earlier["made_by"].keys()
+                 if key != "command" and content["made_by"].get(key) != earlier["made_by"].get(key)}
+    differing |= {name for name, value in layout.items() if value != layout_of(earlier, name)}
+    if differing:
+        raise ResultsError(f"{path} was made with other settings ({', '.join(sorted(differing))}): to keep its "
+                           "other rows, re-run with the settings it records, or evaluate all the models (leave out "
+                           "--models)")
+    for key in keep:
+        name = table1.ROWS.get(key, key)
+        if key not in earlier["models"]:
+            raise ResultsError(f"{path} has no row for {name}: add {name} to --models, or leave out --models")
+        if earlier["models"][key]["weights_sha256"] != models.load(name).card["weights_sha256"]:
+            raise ResultsError(f"{path} holds {name} as it was before its checkpoint changed: add {name} to "
+                               "--models, or leave out --models")
+
+
+def write_table1(results: Path, *, names: list[str] | None = None, digits: int | None = None,
+                 strong_digits: int | None = None, check_digits: int | None = None, batch_size: int | None = None,
                  device: str = "auto", progress: bool = True) -> dict:
+    """Evaluate the Table 1 models `names` (all four when None) and write results/table1.json and table1.md.
+    Named models replace their own rows; the others are kept from the file already there."""
+    run = rows_to_run(names)
+    kept = [row for row in table1.ROWS if row not in run]
+    earlier = read_earlier(results / "table1.json") if kept else None
+    options = fill_in({"paper": digits, "strong": strong_digits, "checks": check_digits, "batch_size": batch_size},
+                      earlier, TABLE1_DEFAULTS)
+    batch_size, check_digits = options["batch_size"], options["checks"]
     torch_device = full_precision(pick_device(device))
-    loaded = {row: models.load(name, device=torch_device) for row, name in table1.ROWS.items()}
-    content = {
-        "made_by": made_by("explorer evaluate --table1", torch_device, eps=table1.EPS, batch_size=batch_size,
-                           presets={p: table1.preset_params(p) for p in ("paper", "strong")}),
-        "models": {row: {"checkpoint": table1.ROWS[row], **model_provenance(model)} for row, model in loaded.items()},
-        "paper": table1.PAPER,
-        "tables": {},
-        "sensitivity": {},
-    }
-    for preset, count in (("paper", digits), ("strong", strong_digits)):
-        images, labels = first_test_digits(count, torch_device)
-        content["tables"][preset] = {"digits": count, "rows": {
-            row: table1.evaluate_model(model, images, labels, preset, batch_size, progress)
-            for row, model in loaded.items()}}
-        print(f"{preset}: {count} digits done", flush=True)
-    images, labels = first_test_digits(check_digits, torch_device)
+    loaded = {row: models.load(table1.ROWS[row], device=torch_device) for row in run}
+    content = {"made_by": made_by("explorer evaluate --table1", eps=table1.EPS, batch_size=batch_size,
+                                  presets={p: table1.preset_params(p) for p in ("paper", "strong")}),
+               "models": {row: {"checkpoint": table1.ROWS[row], **model_provenance(model, torch_device)}
+                          for row, model in loaded.items()}}
+    if earlier:
+        check_earlier(results / "table1.json", earlier, content, kept, options)
+    content["paper"] = table1.PAPER
+    tables: dict[str, dict] = {}
     for preset in ("paper", "strong"):
-        content["sensitivity"][preset] = {row: table1.sensitivity(model, images, labels, preset, batch_size, progress)
-                                          for row, model in loaded.items()}
-    content["paper_pattern"] = {"digits": check_digits, "rows": {
-        row: table1.paper_pattern(model, images, labels, batch_size, progress) for row, model in loaded.items()}}
+        images, labels = first_test_digits(options[preset], torch_device)
+        tables[preset] = {row: table1.evaluate_model(model, images, labels, preset, batch_size, progress)
+                          for row, model in loaded.items()}
+        print(f"{preset}: {options[preset]} digits done", flush=True)
+    images, labels = first_test_digits(check_digits, torch_device)
+    checks = {preset: {row: table1.sensitivity(model, images, labels, preset, batch_size, progress)
+                       for row, model in loaded.items()} for preset in ("paper", "strong")}
+    pattern = {row: table1.paper_pattern(model, images, labels, batch_size, progress) for row, model in loaded.items()}
+
+    def pick(new: dict, old: dict | None) -> dict:  # every row, in the table's order, fresh or kept
+        return {row: new[row] if row in run else old[row] for row in table1.ROWS}
+
+    content["models"] = pick(content["models"], earlier and earlier["models"])
+    content["tables"] = {preset: {"digits": options[preset],
+                                  "rows": pick(tables[preset], earlier and earlier["tables"][preset]["rows"])}
+                         for preset in tables}
+    content["sensitivity"] = {preset: pick(checks[preset], earlier and earlier["sensitivity"][preset])
+                              for preset in checks}
+    content["paper_pattern"] = {"digits": check_digits,
+                                "rows": pick(pattern, earlier and earlier["paper_pattern"]["rows"])}
     write_json(results / "table1.json", content)
     return refresh_flags(results)
 
@@ -90,16 +183,29 @@ def refresh_flags(results: Path) -> dict:
     return content
 
 
-def write_sweeps(results: Path, *, digits: int, batch_size: int, device: str = "auto",
-                 progress: bool = True) -> dict:
+def write_sweeps(results: Path, *, names: list[str] | None = None, digits: int | None = None,
+                 batch_size: int | None = None, device: str = "auto", progress: bool = True) -> dict:
+    """Sweep eps for the Table 1 models `names` (all four when None) into results/sweeps.json, keeping the other
+    models' sweeps from the file already there."""
+    run = [table1.ROWS[row] for row in rows_to_run(names)]
+    kept = [name for name in table1.ROWS.values() if name not in run]
+    earlier = read_earlier(results / "sweeps.json") if kept else None
+    options = fill_in({"digits": digits, "batch_size": batch_size}, earlier, SWEEPS_DEFAULTS)
+    digits, batch_size = options["digits"], options["batch_size"]
     torch_device = full_precision(pick_device(device))
-    images, labels = first_test_digits(digits, torch_device)
-    content = {"made_by": made_by("explorer evaluate --sweeps", torch_device, batch_size=batch_size,
+    content = {"made_by": made_by("explorer evaluate --sweeps", batch_size=batch_size,
                                   presets={p: table1.preset_params(p) for p in ("paper", "strong")}),
                "digits": digits, "eps": sweeps.EPS_GRID, "models": {}, "accuracy": {}, "smallest_flipping_eps": {}}
+    if earlier:
+        check_earlier(results / "sweeps.json", earlier, content, kept, {**options, "eps": sweeps.EPS_GRID})
+    images, labels = first_test_digits(digits, torch_device)
     for name in table1.ROWS.values():
+        if name not in run:
+            for part in ("models", "accuracy", "smallest_flipping_eps"):
+                content[part][name] = earlier[part][name]
+            continue
         model = models.load(name, device=torch_device)
-        content["models"][name] = model_provenance(model)
+        content["models"][name] = model_provenance(model, torch_device)
         content["accuracy"][name], content["smallest_flipping_eps"][name] = {}, {}
         for preset in ("paper", "strong"):
             result = sweeps.sweep(model, images, labels, preset, batch_size=batch_size, progress=progress)
@@ -109,4 +215,24 @@ def write_sweeps(results: Path, *, digits: int, batch_size: int, device: str = "
     write_json(results / "sweeps.json", content)
     if (results / "table1.json").is_file():
         refresh_flags(results)
+    return content
+
+
+def write_latent(results: Path, *, names: list[str] | None = None) -> dict:
+    """Latent geometry of the checkpoints `names` (all shipped ones when None) into results/latent.json, keeping
+    the other checkpoints' rows from the file already there."""
+    shipped = models.available()
+    run = names or shipped
+    kept = [name for name in shipped if name not in run]
+    earlier = read_earlier(results / "latent.json") if kept else None
+    content = {"made_by": {"command": "explorer evaluate --latent", "data_sha256": data.MNIST.content_sha256,
+                           "digits": latent.DIGITS}, "models": {}}
+    if earlier:
+        check_earlier(results / "latent.json", earlier, content, kept, {})
+    fresh = latent.report(run)
+    cpu = torch.device("cpu")
+    for name in dict.fromkeys([*shipped, *run]):
+        content["models"][name] = ({**fresh[name], **model_provenance(models.load(name), cpu)} if name in run
+                                   else earlier["models"][name])
+    write_json(results / "latent.json", content)
     return content

@@ -48,6 +48,13 @@ WARMUP_REASON = (
     "lowers the loss, and without a warm-up every embedding collapsed to one point. The eps of the twins grows "
     "linearly from 0 over the first epochs, so the model can keep up with its attacker."
 )
+EPOCHS_REASON = (
+    "The paper's 10 epochs left the PGD-trained clusters still tightening: at epoch 10 its clean test clusters "
+    "were looser than the softmax baseline's (intra/inter distance ratio 0.271 against 0.242, silhouette 0.639 "
+    "against 0.695), and from epoch 7 to 10 the ratio had fallen by 0.008 and the silhouette risen by 0.015 an "
+    "epoch. Twice as many digits (each with its PGD-40 twin) to place, against an attacker that keeps moving, "
+    "take more epochs; the extra ones run at the same constant learning rate."
+)
 ADVERSARIAL_READING = (
     "The paper trains 'jointly on clean and attacked samples ... by uniformly sampling with an eps value of 0.3'. "
     "We read it as: every batch of 128 clean digits is joined by their 128 adversarial twins, made against the "
@@ -71,6 +78,7 @@ class Recipe:
     margin: float = 1.0
     miner: str = "batch-hard"
     schedule: str = "constant"  # or "cosine"
+    epochs_reason: str = ""  # why `epochs` departs from the paper's 10, when it does
 
 
 RECIPES = {
@@ -83,7 +91,8 @@ RECIPES = {
         Recipe("triplet-fgsm", "triplet fine-tuning on clean + FGSM digits (Table 1: Ours_FGSM)", "triplet",
                epochs=10, lr=1e-4, base="softmax", adversary="fgsm", miner="batch-all"),
         Recipe("triplet-pgd", "triplet fine-tuning on clean + PGD digits (Table 1: Ours_PGD)", "triplet",
-               epochs=10, lr=1e-4, base="softmax", adversary="pgd", miner="batch-all", eps_warmup_epochs=3),
+               epochs=15, lr=1e-4, base="softmax", adversary="pgd", miner="batch-all", eps_warmup_epochs=3,
+               epochs_reason=EPOCHS_REASON),
     )
 }
 
@@ -235,7 +244,7 @@ def train(
         order = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed * 1000 + epoch))
         bar = tqdm(range(steps_per_epoch), desc=f"{recipe.name} epoch {epoch + 1}/{n_epochs}",
                    disable=not progress, leave=False)
-        totals = {"loss": 0.0, "correct": 0, "seen": 0}
+        totals = {"loss": 0.0, "digits": 0, "correct": 0, "seen": 0}  # seen: digits and their adversarial twins
         for batch in bar:
             index = order[batch * recipe.batch_size : (batch + 1) * recipe.batch_size].to(torch_device)
             for group in optimizer.param_groups:
@@ -247,9 +256,10 @@ def train(
             loss.backward()
             optimizer.step()
             totals["loss"] += float(loss.detach()) * len(index)
+            totals["digits"] += len(index)
             totals["correct"] += int((logits.argmax(1) == labels[index].repeat(len(logits) // len(index))).sum())
             totals["seen"] += len(logits)
-            bar.set_postfix(loss=f"{totals['loss'] / max(totals['seen'], 1):.4f}",
+            bar.set_postfix(loss=f"{totals['loss'] / totals['digits']:.4f}",
                             acc=f"{totals['correct'] / totals['seen']:.4f}")
         model.eval()
         test_accuracy = accuracy(model, test_images, test_labels)
@@ -258,7 +268,7 @@ def train(
         model.train()
         record = {"epoch": epoch + 1, "train_loss": totals["loss"] / len(images),
                   "train_accuracy": totals["correct"] / totals["seen"], "test_accuracy": test_accuracy,
-                  "embedding_norm": embedding_norm}
+                  "embedding_norm": embedding_norm, "device": device_name(torch_device)}
         if recipe.adversary:
             record["adversary_eps"] = adversary_eps(recipe, epoch + 1)
         meta["history"].append(record)
@@ -271,7 +281,7 @@ def train(
               f"embedding norm {embedding_norm:.2f}", flush=True)
 
     model.eval()
-    params = {k: v for k, v in asdict(recipe).items() if k not in ("name", "summary", "miner")}
+    params = {k: v for k, v in asdict(recipe).items() if k not in ("name", "summary", "miner") and v != ""}
     params["epochs"] = n_epochs
     params["train_digits"] = len(images)
     if recipe.objective == "triplet":
@@ -295,7 +305,8 @@ def train(
         "clean_accuracy": accuracy(model, test_images, test_labels),
         "code_version": code_version(),
         "date": now(),
-        "trained_on": device_name(torch_device),
+        # A resumed run may have moved machines: every device any of its epochs ran on
+        "trained_on": ", ".join(dict.fromkeys(record.get("device", "unrecorded") for record in meta["history"])),
         "torch": torch.__version__,
         "history": meta["history"],
     }

@@ -55,7 +55,8 @@ def test_bad_arguments_exit_2_with_one_line():
                          (["gallery", "--eps", "-1"], "eps must lie in [0, 1]"),
                          (["figure2", "--models", "nope"], "no such checkpoint"),
                          (["figure2", "--attack", "cw"], "invalid choice"),
-                         (["train", "dropout"], "invalid choice")]:
+                         (["train", "dropout"], "invalid choice"),
+                         (["evaluate", "--table1", "--models", "nope"], "not a Table 1 model: nope")]:
         done = explorer(*args)
         assert done.returncode == 2, args
         assert reason in done.stderr and "Traceback" not in done.stderr

@@ -41,6 +41,7 @@ def test_a_run_killed_mid_epoch_resumes_from_its_last_epoch_to_the_same_weights(
         torch.testing.assert_close(resumed.state_dict()[key], value, atol=1e-6, rtol=0)
     card = resumed.card
     assert [record["epoch"] for record in card["history"]] == [1, 2]
+    assert card["trained_on"] == card["history"][1]["device"] == train.device_name(torch.device("cpu"))
     assert card["params"]["train_digits"] == 256 and card["recipe"] == "softmax"
 
 

@@ -1,0 +1,64 @@
+"""Re-running one model's rows keeps the others' untouched, and refuses to mix results made in different ways."""
+
+import json
+
+import pytest
+
+from explorer import results, table1
+
+
+def shrunk_table1(folder, digits: int) -> dict:
+    """The committed Table 1 as if it had been made on `digits` digits: a file a small re-run may join."""
+    content = results.committed("table1")
+    for part in (*content["tables"].values(), content["paper_pattern"]):
+        part["digits"] = digits
+    content["made_by"]["batch_size"] = digits
+    results.write_json(folder / "table1.json", content)
+    return content
+
+
+def test_one_model_re_runs_into_the_table_and_the_others_rows_stay(tmp_path):
+    earlier = shrunk_table1(tmp_path, digits=4)
+    content = results.write_table1(tmp_path, names=["triplet"], progress=False)  # settings taken from the file
+    for part in ("models", "sensitivity", "tables"):
+        assert list(content[part]) == list(earlier[part])  # same order, same keys
+    for row in ("Softmax", "Ours_PGD", "Ours_FGSM"):
+        assert content["models"][row] == earlier["models"][row]
+        for preset in ("paper", "strong"):
+            assert content["tables"][preset]["rows"][row] == earlier["tables"][preset]["rows"][row]
+            assert content["sensitivity"][preset][row] == earlier["sensitivity"][preset][row]
+        assert content["paper_pattern"]["rows"][row] == earlier["paper_pattern"]["rows"][row]
+    fresh = content["tables"]["paper"]["rows"]["Ours"]
+    assert all(len(bits) == 4 for bits in fresh["recorded_fooled"].values())
+    assert content["models"]["Ours"]["evaluated"]["device"].startswith("cpu")
+    assert "Ours on cpu" in results.how_made(content) and "Softmax, Ours_PGD, Ours_FGSM on cuda" in results.how_made(
+        content)
+    assert (tmp_path / "table1.md").read_text() == table1.markdown(content, content["flags"])
+
+
+def test_a_re_run_refuses_a_file_it_cannot_join(tmp_path):
+    with pytest.raises(results.ResultsError, match="does not exist yet"):
+        results.write_table1(tmp_path, names=["triplet"], progress=False)
+    shrunk_table1(tmp_path, digits=4)
+    with pytest.raises(results.ResultsError, match=r"other settings \(strong\)"):
+        results.write_table1(tmp_path, names=["triplet"], strong_digits=5, progress=False)
+    with pytest.raises(results.ResultsError, match="not a Table 1 model: nope"):
+        results.write_table1(tmp_path, names=["nope"], progress=False)
+    changed = json.loads((tmp_path / "table1.json").read_text())
+    changed["models"]["Softmax"]["weights_sha256"] = "0" * 64
+    results.write_json(tmp_path / "table1.json", changed)
+    with pytest.raises(results.ResultsError, match="holds softmax as it was before its checkpoint changed"):
+        results.write_table1(tmp_path, names=["triplet"], progress=False)
+
+
+def test_sweeps_and_latent_refuse_the_same_way(tmp_path):
+    sweeps = results.committed("sweeps")
+    sweeps["eps"] = sweeps["eps"][:-1]
+    results.write_json(tmp_path / "sweeps.json", sweeps)
+    with pytest.raises(results.ResultsError, match=r"other settings \(eps\)"):
+        results.write_sweeps(tmp_path, names=["triplet"], progress=False)
+    latent = results.committed("latent")
+    del latent["models"]["softmax"]
+    results.write_json(tmp_path / "latent.json", latent)
+    with pytest.raises(results.ResultsError, match="has no row for softmax"):
+        results.write_latent(tmp_path, names=["triplet"])
