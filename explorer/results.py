@@ -1,4 +1,8 @@
-"""Write the evaluation files in results/: Table 1 and its flags, the eps sweeps. Each records how it was made."""
+"""Write the evaluation files in results/: Table 1 and its flags, the eps sweeps, the latent geometry.
+
+Each file records the settings all its rows share, and each row the run that made it, so one retrained model can be
+re-evaluated on its own (`names`) while the other rows are kept.
+"""
 
 from __future__ import annotations
 

@@ -31,8 +31,7 @@ def test_one_model_re_runs_into_the_table_and_the_others_rows_stay(tmp_path):
     fresh = content["tables"]["paper"]["rows"]["Ours"]
     assert all(len(bits) == 4 for bits in fresh["recorded_fooled"].values())
     assert content["models"]["Ours"]["evaluated"]["device"].startswith("cpu")
-    assert "Ours on cpu" in results.how_made(content) and "Softmax, Ours_PGD, Ours_FGSM on cuda" in results.how_made(
-        content)
+    assert "Ours on cpu" in results.how_made(content)  # the caption tells the re-run row apart
     assert (tmp_path / "table1.md").read_text() == table1.markdown(content, content["flags"])
 
 
