@@ -7,7 +7,7 @@ import numpy as np
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from explorer import attacks, data, preprocess, sweeps
+from explorer import attacks, data, preprocess, results, sweeps
 
 
 def run_app() -> AppTest:
@@ -64,8 +64,9 @@ def test_the_table1_page_shows_paper_and_ours():
     table = app.dataframe[0].value
     assert list(table["source"][:3]) == ["paper", "ours, paper preset (10,000 digits)",
                                          "ours, strong preset (10,000 digits)"]
-    assert len(app.warning) == len(json.loads((Path(__file__).parent.parent / "results" / "table1.json")
-                                              .read_text())["flags"])
+    committed = json.loads((Path(__file__).parent.parent / "results" / "table1.json").read_text())
+    assert len(app.warning) == len(committed["flags"])
+    assert results.how_made(committed) in app.caption[-1].value  # which run made which rows
 
 
 def digit_png(label: int) -> tuple[bytes, np.ndarray]:
