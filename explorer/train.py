@@ -6,9 +6,9 @@ triplet       the paper's "Ours": fine-tune the softmax model with a triplet los
 triplet-fgsm  "Ours_FGSM": the same on each batch plus its FGSM (eps 0.3) twin.
 triplet-pgd   "Ours_PGD": the same with PGD-40 (eps 0.3, step 0.01, random start).
 
-Each epoch ends with a resumable state (runs/RECIPE/state.safetensors + state.json): safetensors again, so
-resuming never unpickles anything. Data order and attack noise are derived from (seed, epoch, batch), so a resumed
-run sees what an uninterrupted one would.
+Each epoch ends with a resumable state (runs/RECIPE/state.safetensors + state.json), and a long epoch saves one every
+few minutes too: safetensors again, so resuming never unpickles anything. Data order and attack noise are derived
+from (seed, epoch, batch), so a resumed run sees what an uninterrupted one would.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import json
 import math
 import os
 import platform
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -161,7 +162,7 @@ def save_state(run_dir: Path, model: models.ConvNet, optimizer: torch.optim.Opti
     save_file(tensors, run_dir / "state.safetensors.tmp")
     (run_dir / "state.json.tmp").write_text(json.dumps(meta, indent=2))
     # The weights go first: a crash between the two renames leaves the older meta, which resumes a redo of the
-    # last epoch from weights one epoch newer, never a meta that points past the weights.
+    # batches since the last save from newer weights, never a meta that points past the weights.
     os.replace(run_dir / "state.safetensors.tmp", run_dir / "state.safetensors")
     os.replace(run_dir / "state.json.tmp", run_dir / "state.json")
 
@@ -195,8 +196,11 @@ def train(
     epochs: int | None = None,
     train_limit: int | None = None,
     progress: bool = True,
+    save_every_s: float = 300,
 ) -> Path:
-    """Train a recipe, saving a resumable state each epoch; write the checkpoint and card to `out`."""
+    """Train a recipe, saving a resumable state at the end of each epoch and, within one, whenever `save_every_s`
+    seconds have passed since the last save (an epoch of PGD twins is an hour on a laptop CPU); write the checkpoint
+    and card to `out`."""
     if recipe_name not in RECIPES:
         raise TrainingError(f"unknown recipe {recipe_name!r}; choose one of {', '.join(RECIPES)}")
     recipe = RECIPES[recipe_name]
@@ -240,11 +244,15 @@ def train(
 
     steps_per_epoch = math.ceil(len(images) / recipe.batch_size)
     total_steps = n_epochs * steps_per_epoch
+    last_save = time.monotonic()
     for epoch in range(meta["epochs_done"], n_epochs):
         order = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed * 1000 + epoch))
-        bar = tqdm(range(steps_per_epoch), desc=f"{recipe.name} epoch {epoch + 1}/{n_epochs}",
-                   disable=not progress, leave=False)
-        totals = {"loss": 0.0, "digits": 0, "correct": 0, "seen": 0}  # seen: digits and their adversarial twins
+        first_batch = meta.pop("batches_done", 0)  # where a run saved within this epoch stopped
+        # seen: digits and their adversarial twins; devices: every machine this epoch ran on
+        totals = meta.pop("totals", None) or {"loss": 0.0, "digits": 0, "correct": 0, "seen": 0, "devices": []}
+        totals["devices"] = list(dict.fromkeys([*totals["devices"], device_name(torch_device)]))
+        bar = tqdm(range(first_batch, steps_per_epoch), desc=f"{recipe.name} epoch {epoch + 1}/{n_epochs}",
+                   initial=first_batch, total=steps_per_epoch, disable=not progress, leave=False)
         for batch in bar:
             index = order[batch * recipe.batch_size : (batch + 1) * recipe.batch_size].to(torch_device)
             for group in optimizer.param_groups:
@@ -261,6 +269,9 @@ def train(
             totals["seen"] += len(logits)
             bar.set_postfix(loss=f"{totals['loss'] / totals['digits']:.4f}",
                             acc=f"{totals['correct'] / totals['seen']:.4f}")
+            if batch + 1 < steps_per_epoch and time.monotonic() - last_save >= save_every_s:
+                save_state(run_dir, model, optimizer, {**meta, "batches_done": batch + 1, "totals": totals})
+                last_save = time.monotonic()
         model.eval()
         test_accuracy = accuracy(model, test_images, test_labels)
         with torch.no_grad():  # a collapsing triplet run shows here first: the embedding shrinks towards 0
@@ -268,12 +279,13 @@ def train(
         model.train()
         record = {"epoch": epoch + 1, "train_loss": totals["loss"] / len(images),
                   "train_accuracy": totals["correct"] / totals["seen"], "test_accuracy": test_accuracy,
-                  "embedding_norm": embedding_norm, "device": device_name(torch_device)}
+                  "embedding_norm": embedding_norm, "device": ", ".join(totals["devices"])}
         if recipe.adversary:
             record["adversary_eps"] = adversary_eps(recipe, epoch + 1)
         meta["history"].append(record)
         meta["epochs_done"] = epoch + 1
         save_state(run_dir, model, optimizer, meta)
+        last_save = time.monotonic()
         with open(run_dir / "log.jsonl", "a") as log:
             log.write(json.dumps(record) + "\n")
         print(f"{recipe.name} epoch {epoch + 1}: loss {record['train_loss']:.4f} "

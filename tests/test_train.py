@@ -18,14 +18,25 @@ KILLED_RUN = """
 import sys
 from pathlib import Path
 from explorer import train
-train.train("softmax", runs=Path(sys.argv[1]), out=Path(sys.argv[2]), epochs=2, train_limit=256, progress=False)
+train.train("softmax", runs=Path(sys.argv[1]), out=Path(sys.argv[2]), epochs=2, train_limit=256, progress=False,
+            save_every_s=float(sys.argv[3]))
 """
+
+
+def start_run(tmp_path, save_every_s: float) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", KILLED_RUN, str(tmp_path / "killed"),
+                             str(tmp_path / "killed.safetensors"), str(save_every_s)],
+                            stdout=subprocess.PIPE, text=True)
+
+
+def assert_same_weights(a: torch.nn.Module, b: torch.nn.Module) -> None:
+    for key, value in b.state_dict().items():
+        torch.testing.assert_close(a.state_dict()[key], value, atol=1e-6, rtol=0)
 
 
 def test_a_run_killed_mid_epoch_resumes_from_its_last_epoch_to_the_same_weights(tmp_path):
     state = tmp_path / "killed" / "softmax" / "state.json"
-    run = subprocess.Popen([sys.executable, "-c", KILLED_RUN, str(tmp_path / "killed"),
-                            str(tmp_path / "killed.safetensors")], stdout=subprocess.PIPE, text=True)
+    run = start_run(tmp_path, save_every_s=300)
     # Printed once epoch 1 is saved (a first fetch of MNIST may print before it)
     assert any(line.startswith("softmax epoch 1:") for line in iter(run.stdout.readline, ""))
     time.sleep(0.2)  # into epoch 2: its batches, then its evaluation on 10,000 test digits
@@ -36,13 +47,30 @@ def test_a_run_killed_mid_epoch_resumes_from_its_last_epoch_to_the_same_weights(
     with pytest.raises(train.TrainingError, match="--resume"):
         tiny_run(tmp_path, "killed")  # a second start never silently overwrites the saved run
     resumed = models.load(tiny_run(tmp_path, "killed", resume=True))
-    straight = models.load(tiny_run(tmp_path, "straight"))
-    for key, value in straight.state_dict().items():
-        torch.testing.assert_close(resumed.state_dict()[key], value, atol=1e-6, rtol=0)
+    assert_same_weights(resumed, models.load(tiny_run(tmp_path, "straight")))
     card = resumed.card
     assert [record["epoch"] for record in card["history"]] == [1, 2]
     assert card["trained_on"] == card["history"][1]["device"] == train.device_name(torch.device("cpu"))
     assert card["params"]["train_digits"] == 256 and card["recipe"] == "softmax"
+
+
+def test_a_run_killed_within_an_epoch_resumes_from_its_last_batch_to_the_same_weights(tmp_path):
+    state = tmp_path / "killed" / "softmax" / "state.json"
+    run = start_run(tmp_path, save_every_s=0)  # a save after every batch
+    deadline = time.monotonic() + 120
+    while not (state.is_file() and "batches_done" in state.read_text()):
+        assert run.poll() is None and time.monotonic() < deadline, "no state was saved within epoch 1"
+        time.sleep(0.01)
+    run.kill()  # after batch 1 of 2; epoch 1 then scores 10,000 test digits, seconds before it could save again
+    run.wait(timeout=30)
+    saved = json.loads(state.read_text())
+    assert (saved["epochs_done"], saved["batches_done"]) == (0, 1)
+    resumed = models.load(tiny_run(tmp_path, "killed", resume=True))
+    straight = models.load(tiny_run(tmp_path, "straight"))
+    assert_same_weights(resumed, straight)
+    for record, uninterrupted in zip(resumed.card["history"], straight.card["history"], strict=True):
+        assert record["train_accuracy"] == uninterrupted["train_accuracy"]  # batch 1's counts were carried over
+        assert record["train_loss"] == pytest.approx(uninterrupted["train_loss"], rel=1e-5)
 
 
 def test_unknown_recipe_is_refused():
