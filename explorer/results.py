@@ -6,7 +6,9 @@ re-evaluated on its own (`names`) while the other rows are kept.
 
 from __future__ import annotations
 
+import functools
 import json
+import operator
 import os
 from pathlib import Path
 
@@ -86,11 +88,35 @@ TABLE1_DEFAULTS = {"paper": 10_000, "strong": 1_000, "checks": 1_000, "batch_siz
 SWEEPS_DEFAULTS = {"digits": 500, "batch_size": 100}
 
 
-def read_earlier(path: Path) -> dict:
+# Where each result file keeps its per-model entries: a row is kept only if every one of them holds it.
+TABLE1_PARTS = (("models",), ("tables", "paper", "rows"), ("tables", "strong", "rows"), ("sensitivity", "paper"),
+                ("sensitivity", "strong"), ("paper_pattern", "rows"))
+SWEEPS_PARTS = (("models",), ("accuracy",), ("smallest_flipping_eps",))
+LATENT_PARTS = (("models",),)
+
+
+def read_earlier(path: Path, keep: list[str], parts: tuple[tuple[str, ...], ...],
+                 layout_keys: tuple[str, ...] = ()) -> tuple[dict, dict[str, object]]:
+    """The result file at `path`, checked to hold the rows `keep` in each of its `parts`, and its layout (see
+    `layout_of`): all a re-run reads from it is read here, so a damaged file stops it before any attack runs."""
     if not path.is_file():
         raise ResultsError(f"{path} does not exist yet, so there are no other models' rows to keep: evaluate "
                            "all the models first (leave out --models)")
-    return json.loads(path.read_text())
+    try:
+        earlier = json.loads(path.read_text())
+        for part in parts:
+            rows = functools.reduce(operator.getitem, part, earlier)
+            if missing := [key for key in keep if key not in rows]:
+                name = table1.ROWS.get(missing[0], missing[0])
+                raise ResultsError(f"{path} has no row for {name} in {'.'.join(part)}: add {name} to --models, "
+                                   "or leave out --models")
+        if not isinstance(earlier["made_by"], dict) or not all(
+                isinstance(earlier["models"][key]["weights_sha256"], str) for key in keep):
+            raise TypeError("made_by or a row's weights_sha256 is not what this code writes")
+        return earlier, {key: layout_of(earlier, key) for key in layout_keys}
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise ResultsError(f"{path} is damaged or older than this code ({type(exc).__name__}: {exc}): evaluate all "
+                           "the models (leave out --models), or restore the file with git") from exc
 
 
 def layout_of(content: dict, name: str) -> object:
@@ -105,27 +131,27 @@ def layout_of(content: dict, name: str) -> object:
     return content["tables"][name]["digits"]
 
 
-def fill_in(asked: dict[str, int | None], earlier: dict | None, defaults: dict[str, int]) -> dict[str, int]:
+def fill_in(asked: dict[str, int | None], earlier_layout: dict[str, object] | None,
+            defaults: dict[str, int]) -> dict[str, int]:
     """Options left unset take the earlier file's values when its rows are kept (adding a row needs no flags),
     else the defaults."""
-    return {key: value if value is not None else layout_of(earlier, key) if earlier else defaults[key]
+    return {key: value if value is not None else earlier_layout[key] if earlier_layout is not None else defaults[key]
             for key, value in asked.items()}
 
 
-def check_earlier(path: Path, earlier: dict, content: dict, keep: list[str], layout: dict[str, object]) -> None:
+def check_earlier(path: Path, earlier: dict, earlier_layout: dict[str, object], content: dict, keep: list[str],
+                  layout: dict[str, object]) -> None:
     """Refuse to keep rows `keep` (Table 1 row names or checkpoint names) of the earlier file unless it was made
     with `content`'s settings, digit counts and eps grid (`layout`), and of the weights shipped now."""
     differing = {key for key in content["made_by"].keys() | earlier["made_by"].keys()
                  if key != "command" and content["made_by"].get(key) != earlier["made_by"].get(key)}
-    differing |= {name for name, value in layout.items() if value != layout_of(earlier, name)}
+    differing |= {name for name, value in layout.items() if value != earlier_layout[name]}
     if differing:
         raise ResultsError(f"{path} was made with other settings ({', '.join(sorted(differing))}): to keep its "
                            "other rows, re-run with the settings it records, or evaluate all the models (leave out "
                            "--models)")
     for key in keep:
         name = table1.ROWS.get(key, key)
-        if key not in earlier["models"]:
-            raise ResultsError(f"{path} has no row for {name}: add {name} to --models, or leave out --models")
         if earlier["models"][key]["weights_sha256"] != models.load(name).card["weights_sha256"]:
             raise ResultsError(f"{path} holds {name} as it was before its checkpoint changed: add {name} to "
                                "--models, or leave out --models")
@@ -138,9 +164,11 @@ def write_table1(results: Path, *, names: list[str] | None = None, digits: int |
     Named models replace their own rows; the others are kept from the file already there."""
     run = rows_to_run(names)
     kept = [row for row in table1.ROWS if row not in run]
-    earlier = read_earlier(results / "table1.json") if kept else None
-    options = fill_in({"paper": digits, "strong": strong_digits, "checks": check_digits, "batch_size": batch_size},
-                      earlier, TABLE1_DEFAULTS)
+    asked = {"paper": digits, "strong": strong_digits, "checks": check_digits, "batch_size": batch_size}
+    earlier, earlier_layout = None, None
+    if kept:
+        earlier, earlier_layout = read_earlier(results / "table1.json", kept, TABLE1_PARTS, tuple(asked))
+    options = fill_in(asked, earlier_layout, TABLE1_DEFAULTS)
     batch_size, check_digits = options["batch_size"], options["checks"]
     torch_device = full_precision(pick_device(device))
     loaded = {row: models.load(table1.ROWS[row], device=torch_device) for row in run}
@@ -149,7 +177,7 @@ def write_table1(results: Path, *, names: list[str] | None = None, digits: int |
                "models": {row: {"checkpoint": table1.ROWS[row], **model_provenance(model, torch_device)}
                           for row, model in loaded.items()}}
     if earlier:
-        check_earlier(results / "table1.json", earlier, content, kept, options)
+        check_earlier(results / "table1.json", earlier, earlier_layout, content, kept, options)
     content["paper"] = table1.PAPER
     tables: dict[str, dict] = {}
     for preset in ("paper", "strong"):
@@ -193,15 +221,19 @@ def write_sweeps(results: Path, *, names: list[str] | None = None, digits: int |
     models' sweeps from the file already there."""
     run = [table1.ROWS[row] for row in rows_to_run(names)]
     kept = [name for name in table1.ROWS.values() if name not in run]
-    earlier = read_earlier(results / "sweeps.json") if kept else None
-    options = fill_in({"digits": digits, "batch_size": batch_size}, earlier, SWEEPS_DEFAULTS)
+    asked = {"digits": digits, "batch_size": batch_size}
+    earlier, earlier_layout = None, None
+    if kept:
+        earlier, earlier_layout = read_earlier(results / "sweeps.json", kept, SWEEPS_PARTS, (*asked, "eps"))
+    options = fill_in(asked, earlier_layout, SWEEPS_DEFAULTS)
     digits, batch_size = options["digits"], options["batch_size"]
     torch_device = full_precision(pick_device(device))
     content = {"made_by": made_by("explorer evaluate --sweeps", batch_size=batch_size,
                                   presets={p: table1.preset_params(p) for p in ("paper", "strong")}),
                "digits": digits, "eps": sweeps.EPS_GRID, "models": {}, "accuracy": {}, "smallest_flipping_eps": {}}
     if earlier:
-        check_earlier(results / "sweeps.json", earlier, content, kept, {**options, "eps": sweeps.EPS_GRID})
+        check_earlier(results / "sweeps.json", earlier, earlier_layout, content, kept,
+                      {**options, "eps": sweeps.EPS_GRID})
     images, labels = first_test_digits(digits, torch_device)
     for name in table1.ROWS.values():
         if name not in run:
@@ -228,11 +260,13 @@ def write_latent(results: Path, *, names: list[str] | None = None) -> dict:
     shipped = models.available()
     run = names or shipped
     kept = [name for name in shipped if name not in run]
-    earlier = read_earlier(results / "latent.json") if kept else None
+    earlier, earlier_layout = None, None
+    if kept:
+        earlier, earlier_layout = read_earlier(results / "latent.json", kept, LATENT_PARTS)
     content = {"made_by": {"command": "explorer evaluate --latent", "data_sha256": data.MNIST.content_sha256,
                            "digits": latent.DIGITS}, "models": {}}
     if earlier:
-        check_earlier(results / "latent.json", earlier, content, kept, {})
+        check_earlier(results / "latent.json", earlier, earlier_layout, content, kept, {})
     fresh = latent.report(run)
     cpu = torch.device("cpu")
     for name in dict.fromkeys([*shipped, *run]):

@@ -279,7 +279,7 @@ def train(
         model.train()
         record = {"epoch": epoch + 1, "train_loss": totals["loss"] / len(images),
                   "train_accuracy": totals["correct"] / totals["seen"], "test_accuracy": test_accuracy,
-                  "embedding_norm": embedding_norm, "device": ", ".join(totals["devices"])}
+                  "embedding_norm": embedding_norm, "device": "; ".join(totals["devices"])}
         if recipe.adversary:
             record["adversary_eps"] = adversary_eps(recipe, epoch + 1)
         meta["history"].append(record)
@@ -317,8 +317,10 @@ def train(
         "clean_accuracy": accuracy(model, test_images, test_labels),
         "code_version": code_version(),
         "date": now(),
-        # A resumed run may have moved machines: every device any of its epochs ran on
-        "trained_on": ", ".join(dict.fromkeys(record.get("device", "unrecorded") for record in meta["history"])),
+        # A resumed run may have moved machines: every device any of its epochs ran on ("; " apart, as a CPU's
+        # name holds a comma)
+        "trained_on": "; ".join(dict.fromkeys(device for record in meta["history"]
+                                              for device in record.get("device", "unrecorded").split("; "))),
         "torch": torch.__version__,
         "history": meta["history"],
     }

@@ -61,3 +61,14 @@ def test_sweeps_and_latent_refuse_the_same_way(tmp_path):
     results.write_json(tmp_path / "latent.json", latent)
     with pytest.raises(results.ResultsError, match="has no row for softmax"):
         results.write_latent(tmp_path, names=["triplet"])
+
+
+def test_a_damaged_file_is_refused_before_any_attack_runs(tmp_path):
+    (tmp_path / "table1.json").write_text('{"made_by": ')
+    with pytest.raises(results.ResultsError, match=r"table1\.json is damaged or older than this code"):
+        results.write_table1(tmp_path, names=["triplet"], progress=False)
+    partial = results.committed("table1")
+    del partial["sensitivity"]["strong"]["Softmax"]  # a row the merge would only miss after hours of attacks
+    results.write_json(tmp_path / "table1.json", partial)
+    with pytest.raises(results.ResultsError, match=r"has no row for softmax in sensitivity\.strong"):
+        results.write_table1(tmp_path, names=["triplet"], progress=False)
