@@ -131,6 +131,7 @@ def evaluate_models(args: argparse.Namespace) -> None:
     import json
 
     from explorer import results
+    from explorer.batch_store import BatchStore
 
     if not (args.latent or args.table1 or args.sweeps):
         raise ValueError("say what to evaluate: --table1, --sweeps and/or --latent")
@@ -142,14 +143,18 @@ def evaluate_models(args: argparse.Namespace) -> None:
             print(f"{name:14s} intra/inter {row['intra_inter_ratio']:.3f}  silhouette {row['silhouette']:.3f}  "
                   f"5-NN accuracy {row['knn5_accuracy']:.2%}")
         print(f"wrote {args.results / 'latent.json'}")
+    stores = {part: BatchStore(args.runs / "evaluate" / part) for part in ("sweeps", "table1")}
+    for part, store in stores.items():
+        if len(store) and getattr(args, part):
+            print(f"{part}: going on from {len(store)} finished batches in {store.folder}", flush=True)
     if args.sweeps:  # before the table, whose flags read the sweeps
         results.write_sweeps(args.results, names=args.models, digits=args.sweep_digits,
-                             batch_size=args.sweep_batch_size, device=args.device)
+                             batch_size=args.sweep_batch_size, device=args.device, store=stores["sweeps"])
         print(f"wrote {args.results / 'sweeps.json'}")
     if args.table1:
         content = results.write_table1(args.results, names=args.models, digits=args.digits,
                                        strong_digits=args.strong_digits, check_digits=args.check_digits,
-                                       batch_size=args.batch_size, device=args.device)
+                                       batch_size=args.batch_size, device=args.device, store=stores["table1"])
         print((args.results / "table1.md").read_text())
         print(f"wrote {args.results / 'table1.json'} and table1.md ({len(json.dumps(content)):,} bytes)")
 
@@ -243,7 +248,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluator.add_argument("--sweep-batch-size", type=int, help="digits per sweep call, x 26 eps values (default 100)")
     evaluator.add_argument("--device", default="auto", help="auto, cpu or cuda")
     evaluator.add_argument("--results", type=Path, default=Path("results"))
-    evaluator.set_defaults(run=evaluate_models)
+    evaluator.add_argument("--runs", type=Path, default=Path("runs"), help="where finished batches are kept until "
+                           "their result file is written, so an interrupted run goes on where it stopped")
+    evaluator.set_defaults(run=evaluate_models, interrupted="the finished batches are kept in {runs}/evaluate: run "
+                           "the same command again to go on from them")
 
     trainer = commands.add_parser("train", help="train a recipe of Table 1 into checkpoints/")
     trainer.add_argument("recipe", choices=sorted(train.RECIPES))
@@ -253,7 +261,8 @@ def build_parser() -> argparse.ArgumentParser:
     trainer.add_argument("--seed", type=int, default=0)
     trainer.add_argument("--epochs", type=int, help="override the recipe's number of epochs")
     trainer.add_argument("--runs", type=Path, default=Path("runs"), help="where resumable run state lives")
-    trainer.set_defaults(run=train_recipe)
+    trainer.set_defaults(run=train_recipe, interrupted="the last save is in {runs}/{recipe}: run the same command "
+                         "with --resume to go on from it")
     return parser
 
 
@@ -271,7 +280,8 @@ def main(argv: list[str] | None = None) -> int:
     except DataError as exc:
         parser.exit(1, f"explorer: error: {exc}\n")
     except KeyboardInterrupt:
-        parser.exit(130, "explorer: interrupted; nothing half-written was kept\n")
+        what_is_kept = getattr(args, "interrupted", "nothing half-written was kept").format(**vars(args))
+        parser.exit(130, f"explorer: interrupted; {what_is_kept}\n")
     return 0
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
 from explorer import attacks
+from explorer.batch_store import BatchStore
 
 
 @dataclass
@@ -34,6 +35,7 @@ def outcomes(
     batch_size: int = 500,
     progress: bool = True,
     screen: str | None = None,
+    store: BatchStore | None = None,
     **params,
 ) -> Outcome:
     """Attack every digit at every eps, in batches. Digits are dropped from the attack as soon as they are fooled
@@ -42,13 +44,24 @@ def outcomes(
 
     screen: a cheaper attack kind (e.g. "fgsm", with the same preset and loss) run first; `kind` then attacks only
     the digits it left standing. A digit counts as fooled if either attack fooled it, so the accuracy can only be
-    the same or lower than `kind` alone, and each digit the screen settles costs one gradient instead of many."""
+    the same or lower than `kind` alone, and each digit the screen settles costs one gradient instead of many.
+
+    store: where finished batches are kept, so that the same call after an interruption attacks only the rest."""
     params.setdefault("early_stop", True)
+    settings = (kind, asdict(attacks.params_for(kind, preset, **params)), screen,
+                asdict(attacks.params_for(screen, preset, loss=params.get("loss"))) if screen else None,
+                torch.as_tensor(eps, dtype=torch.float64).flatten().tolist())
     fooled, zero_gradient = [], []
     label = f"{screen} then {kind}" if screen else kind
     for start in tqdm(range(0, len(images), batch_size), desc=f"{label} ({preset})", disable=not progress,
                       leave=False):
         batch = slice(start, start + batch_size)
+        if store is not None:
+            key = store.key(model, images[batch], labels[batch], start, *settings)
+            if (kept := store.get(key, (len(settings[-1]), len(images[batch])))) is not None:
+                fooled.append(kept[0])
+                zero_gradient.append(kept[1])
+                continue
         screened = None
         if screen:
             screened = attacks.run(model, images[batch], labels[batch], screen, eps, preset=preset, seed=start,
@@ -58,6 +71,8 @@ def outcomes(
         zero = result.zero_gradient if screened is None else result.zero_gradient | screened.zero_gradient
         fooled.append(result.fooled.cpu())
         zero_gradient.append(zero.cpu())
+        if store is not None:
+            store.put(key, fooled[-1], zero_gradient[-1])
     return Outcome(torch.cat(fooled, 1), torch.cat(zero_gradient, 1))
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from explorer import data, latent, models, sweeps, table1
+from explorer.batch_store import BatchStore
 from explorer.provenance import code_version, now, sha256_file
 from explorer.train import device_name, pick_device
 
@@ -159,9 +160,10 @@ def check_earlier(path: Path, earlier: dict, earlier_layout: dict[str, object], 
 
 def write_table1(results: Path, *, names: list[str] | None = None, digits: int | None = None,
                  strong_digits: int | None = None, check_digits: int | None = None, batch_size: int | None = None,
-                 device: str = "auto", progress: bool = True) -> dict:
+                 device: str = "auto", progress: bool = True, store: BatchStore | None = None) -> dict:
     """Evaluate the Table 1 models `names` (all four when None) and write results/table1.json and table1.md.
-    Named models replace their own rows; the others are kept from the file already there."""
+    Named models replace their own rows; the others are kept from the file already there. `store` keeps finished
+    batches until the file is written, so an interrupted run goes on where it stopped."""
     run = rows_to_run(names)
     kept = [row for row in table1.ROWS if row not in run]
     asked = {"paper": digits, "strong": strong_digits, "checks": check_digits, "batch_size": batch_size}
@@ -182,13 +184,14 @@ def write_table1(results: Path, *, names: list[str] | None = None, digits: int |
     tables: dict[str, dict] = {}
     for preset in ("paper", "strong"):
         images, labels = first_test_digits(options[preset], torch_device)
-        tables[preset] = {row: table1.evaluate_model(model, images, labels, preset, batch_size, progress)
+        tables[preset] = {row: table1.evaluate_model(model, images, labels, preset, batch_size, progress, store)
                           for row, model in loaded.items()}
         print(f"{preset}: {options[preset]} digits done", flush=True)
     images, labels = first_test_digits(check_digits, torch_device)
-    checks = {preset: {row: table1.sensitivity(model, images, labels, preset, batch_size, progress)
+    checks = {preset: {row: table1.sensitivity(model, images, labels, preset, batch_size, progress, store)
                        for row, model in loaded.items()} for preset in ("paper", "strong")}
-    pattern = {row: table1.paper_pattern(model, images, labels, batch_size, progress) for row, model in loaded.items()}
+    pattern = {row: table1.paper_pattern(model, images, labels, batch_size, progress, store)
+               for row, model in loaded.items()}
 
     def pick(new: dict, old: dict | None) -> dict:  # every row, in the table's order, fresh or kept
         return {row: new[row] if row in run else old[row] for row in table1.ROWS}
@@ -202,6 +205,8 @@ def write_table1(results: Path, *, names: list[str] | None = None, digits: int |
     content["paper_pattern"] = {"digits": check_digits,
                                 "rows": pick(pattern, earlier and earlier["paper_pattern"]["rows"])}
     write_json(results / "table1.json", content)
+    if store is not None:
+        store.clear()
     return refresh_flags(results)
 
 
@@ -216,9 +221,10 @@ def refresh_flags(results: Path) -> dict:
 
 
 def write_sweeps(results: Path, *, names: list[str] | None = None, digits: int | None = None,
-                 batch_size: int | None = None, device: str = "auto", progress: bool = True) -> dict:
+                 batch_size: int | None = None, device: str = "auto", progress: bool = True,
+                 store: BatchStore | None = None) -> dict:
     """Sweep eps for the Table 1 models `names` (all four when None) into results/sweeps.json, keeping the other
-    models' sweeps from the file already there."""
+    models' sweeps from the file already there; `store` as for `write_table1`."""
     run = [table1.ROWS[row] for row in rows_to_run(names)]
     kept = [name for name in table1.ROWS.values() if name not in run]
     asked = {"digits": digits, "batch_size": batch_size}
@@ -244,11 +250,14 @@ def write_sweeps(results: Path, *, names: list[str] | None = None, digits: int |
         content["models"][name] = model_provenance(model, torch_device)
         content["accuracy"][name], content["smallest_flipping_eps"][name] = {}, {}
         for preset in ("paper", "strong"):
-            result = sweeps.sweep(model, images, labels, preset, batch_size=batch_size, progress=progress)
+            result = sweeps.sweep(model, images, labels, preset, batch_size=batch_size, progress=progress,
+                                  store=store)
             content["accuracy"][name][preset] = result["accuracy"]
             content["smallest_flipping_eps"][name][preset] = result["smallest_flipping_eps"]
         print(f"sweeps: {name} done", flush=True)
     write_json(results / "sweeps.json", content)
+    if store is not None:
+        store.clear()
     if (results / "table1.json").is_file():
         refresh_flags(results)
     return content

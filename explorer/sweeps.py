@@ -9,22 +9,24 @@ from collections.abc import Callable
 import torch
 
 from explorer import attacks, evaluate
+from explorer.batch_store import BatchStore
 
 # The app's eps slider moves on this grid too, so its curves and the committed sweeps line up.
 EPS_GRID = [round(0.02 * i, 2) for i in range(26)]
 
 
 def sweep(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, preset: str, *,
-          batch_size: int = 100, progress: bool = True, on_attack: Callable[[str], None] | None = None) -> dict:
+          batch_size: int = 100, progress: bool = True, on_attack: Callable[[str], None] | None = None,
+          store: BatchStore | None = None) -> dict:
     """Accuracy at every eps of the grid for each attack, and per digit the smallest grid eps at which any of the
     four attacks fools the model (0 for a digit misclassified already, None for one never fooled). `on_attack` hears
-    each attack's name as it starts (the app's progress bar)."""
+    each attack's name as it starts (the app's progress bar); `store` keeps finished batches (see BatchStore)."""
     curves, first_fooled = {}, torch.full((len(images),), len(EPS_GRID))
     for kind in attacks.KINDS:
         if on_attack:
             on_attack(kind)
         outcome = evaluate.outcomes(model, images, labels, kind, EPS_GRID, preset=preset, batch_size=batch_size,
-                                    progress=progress)
+                                    progress=progress, store=store)
         curves[kind] = outcome.accuracy.tolist()
         grid_index = torch.arange(len(EPS_GRID))[:, None].expand_as(outcome.fooled)
         first = torch.where(outcome.fooled, grid_index, len(EPS_GRID)).amin(0)

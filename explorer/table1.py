@@ -14,6 +14,7 @@ from dataclasses import asdict
 import torch
 
 from explorer import attacks, evaluate
+from explorer.batch_store import BatchStore
 
 EPS = 0.3
 ROWS = {"Softmax": "softmax", "Ours": "triplet", "Ours_PGD": "triplet-pgd", "Ours_FGSM": "triplet-fgsm"}
@@ -45,7 +46,7 @@ def bits(fooled: torch.Tensor) -> str:
 
 
 def evaluate_model(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, preset: str,
-                   batch_size: int, progress: bool) -> dict:
+                   batch_size: int, progress: bool, store: BatchStore | None = None) -> dict:
     """One row of the table: clean accuracy, accuracy per attack, zero-gradient counts, worst case per digit."""
     with torch.no_grad():
         clean_wrong = torch.cat([model(images[i : i + batch_size]).argmax(1) != labels[i : i + batch_size]
@@ -54,7 +55,7 @@ def evaluate_model(model: torch.nn.Module, images: torch.Tensor, labels: torch.T
     zero_gradient, recorded, any_fooled = {}, {}, clean_wrong.clone()
     for kind in attacks.KINDS:
         outcome = evaluate.outcomes(model, images, labels, kind, EPS, preset=preset, batch_size=batch_size,
-                                    progress=progress)
+                                    progress=progress, store=store)
         row[kind.upper()] = float(outcome.accuracy[0])
         zero_gradient[kind] = int(outcome.zero_gradient.sum())
         recorded[kind] = bits(outcome.fooled[0, :RECORDED_DIGITS])
@@ -64,7 +65,7 @@ def evaluate_model(model: torch.nn.Module, images: torch.Tensor, labels: torch.T
 
 
 def sensitivity(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, preset: str, batch_size: int,
-                progress: bool) -> dict[str, float]:
+                progress: bool, store: BatchStore | None = None) -> dict[str, float]:
     """PGD as the preset has it, with 4x the steps, and with 4x the restarts: a sound evaluation changes little."""
     base = attacks.params_for("pgd", preset)
     variants = {
@@ -73,15 +74,17 @@ def sensitivity(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tens
         f"{4 * base.restarts} restarts": {"restarts": 4 * base.restarts},
     }
     return {label: float(evaluate.robust_accuracy(model, images, labels, "pgd", EPS, preset=preset,
-                                                  batch_size=batch_size, progress=progress, **overrides)[0])
+                                                  batch_size=batch_size, progress=progress, store=store,
+                                                  **overrides)[0])
             for label, overrides in variants.items()}
 
 
 def paper_pattern(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int,
-                  progress: bool) -> dict[str, float]:
+                  progress: bool, store: BatchStore | None = None) -> dict[str, float]:
     """Accuracy under PGD variants that stay short of the budget or mask the gradient."""
     return {label: float(evaluate.robust_accuracy(model, images, labels, "pgd", EPS, preset="paper",
-                                                  batch_size=batch_size, progress=progress, **overrides)[0])
+                                                  batch_size=batch_size, progress=progress, store=store,
+                                                  **overrides)[0])
             for label, overrides in PATTERN_SETTINGS.items()}
 
 

@@ -1,9 +1,10 @@
 import subprocess
 import sys
 
+import pytest
 from PIL import Image
 
-from explorer import cli, gallery
+from explorer import cli, gallery, results
 
 
 def explorer(*args):
@@ -60,3 +61,14 @@ def test_bad_arguments_exit_2_with_one_line():
         done = explorer(*args)
         assert done.returncode == 2, args
         assert reason in done.stderr and "Traceback" not in done.stderr
+
+
+def test_an_interrupted_evaluation_says_how_to_go_on(tmp_path, monkeypatch, capsys):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(results, "write_sweeps", interrupted)
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(["evaluate", "--sweeps", "--runs", str(tmp_path)])
+    assert stopped.value.code == 130
+    assert f"kept in {tmp_path}/evaluate: run the same command again" in capsys.readouterr().err

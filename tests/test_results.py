@@ -3,8 +3,10 @@
 import json
 
 import pytest
+import torch
 
-from explorer import results, table1
+from explorer import attacks, evaluate, results, table1
+from explorer.batch_store import BatchStore
 
 
 def shrunk_table1(folder, digits: int) -> dict:
@@ -19,7 +21,9 @@ def shrunk_table1(folder, digits: int) -> dict:
 
 def test_one_model_re_runs_into_the_table_and_the_others_rows_stay(tmp_path):
     earlier = shrunk_table1(tmp_path, digits=4)
-    content = results.write_table1(tmp_path, names=["triplet"], progress=False)  # settings taken from the file
+    store = BatchStore(tmp_path / "batches")
+    content = results.write_table1(tmp_path, names=["triplet"], progress=False, store=store)  # settings from the file
+    assert not store.folder.exists()  # emptied once the file it served is written
     for part in ("models", "sensitivity", "tables"):
         assert list(content[part]) == list(earlier[part])  # same order, same keys
     for row in ("Softmax", "Ours_PGD", "Ours_FGSM"):
@@ -72,3 +76,43 @@ def test_a_damaged_file_is_refused_before_any_attack_runs(tmp_path):
     results.write_json(tmp_path / "table1.json", partial)
     with pytest.raises(results.ResultsError, match=r"has no row for softmax in sensitivity\.strong"):
         results.write_table1(tmp_path, names=["triplet"], progress=False)
+
+
+def test_an_interrupted_evaluation_goes_on_from_its_finished_batches(tmp_path, digits, softmax_model, monkeypatch):
+    images, labels = digits[0][:12], digits[1][:12]
+    options = {"batch_size": 4, "progress": False, "preset": "strong"}
+    whole = evaluate.outcomes(softmax_model, images, labels, "pgd", [0.1, 0.3], **options)
+    attacked, real_run = [], attacks.run
+
+    def run_until_stopped(*args, **kwargs):
+        if len(attacked) == stop_after:
+            raise KeyboardInterrupt
+        attacked.append(kwargs["seed"])
+        return real_run(*args, **kwargs)
+
+    monkeypatch.setattr(attacks, "run", run_until_stopped)
+    store, stop_after = BatchStore(tmp_path / "batches"), 2
+    with pytest.raises(KeyboardInterrupt):
+        evaluate.outcomes(softmax_model, images, labels, "pgd", [0.1, 0.3], store=store, **options)
+    assert len(store) == 2
+    attacked.clear()
+    stop_after = None
+    resumed = evaluate.outcomes(softmax_model, images, labels, "pgd", [0.1, 0.3], store=store, **options)
+    assert attacked == [8]  # only the batch the interruption cut off
+    assert torch.equal(resumed.fooled, whole.fooled)  # random starts and all, as if never stopped
+    assert torch.equal(resumed.zero_gradient, whole.zero_gradient)
+
+    damaged = sorted(store.folder.glob("*.npz"))[0]
+    damaged.write_bytes(b"not an npz")
+    attacked.clear()
+    again = evaluate.outcomes(softmax_model, images, labels, "pgd", [0.1, 0.3], store=store, **options)
+    assert len(attacked) == 1 and torch.equal(again.fooled, whole.fooled)  # a damaged batch is attacked again
+
+    def attacked_afresh(**changes) -> int:
+        attacked.clear()
+        call = {"labels": labels, "eps": [0.1, 0.3], **options, **changes}
+        evaluate.outcomes(softmax_model, images, kind="pgd", store=store, **call)
+        return len(attacked)
+
+    # anything else that changes the outcome misses the kept batches
+    assert attacked_afresh(eps=[0.1, 0.2]) == attacked_afresh(steps=7) == attacked_afresh(labels=labels.roll(1)) == 3

@@ -1,0 +1,73 @@
+"""Finished batches of a long evaluation, kept on disk so that an interrupted `explorer evaluate` goes on where it
+stopped (on a laptop CPU the full Table 1 and sweeps of one model take hours).
+
+A batch's file is named after everything its outcome depends on: the model's weights, the digits and their labels,
+the attack with its resolved parameters, the eps values, the seed, the device type, the torch version and the attack
+code itself. Change any of them and the batch is attacked again; a damaged file is attacked again too. The folder is
+emptied once the result file it served has been written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+_ATTACK_CODE = [Path(__file__).with_name(name) for name in ("attacks.py", "evaluate.py")]
+
+
+def _digest(*parts: object) -> str:
+    digest = hashlib.sha256()
+    for part in parts:
+        if isinstance(part, torch.nn.Module):
+            for name, tensor in part.state_dict().items():
+                digest.update(name.encode())
+                digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        elif isinstance(part, torch.Tensor):
+            digest.update(part.detach().cpu().contiguous().numpy().tobytes())
+        else:
+            digest.update(repr(part).encode())
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+class BatchStore:
+    """Outcomes (fooled, zero_gradient: bool arrays shaped (E, N)) of finished attack batches in `folder`."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.code = _digest(*(path.read_bytes() for path in _ATTACK_CODE), torch.__version__)
+
+    def __len__(self) -> int:
+        return sum(not path.name.endswith(".tmp.npz") for path in self.folder.glob("*.npz"))
+
+    def key(self, model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, *settings: object) -> str:
+        return _digest(self.code, images.device.type, model, images, labels, *settings)
+
+    def get(self, key: str, shape: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The batch's outcome, or None when it was never finished here or its file is damaged."""
+        try:
+            with np.load(self.folder / f"{key}.npz", allow_pickle=False) as kept:
+                fooled, zero_gradient = kept["fooled"], kept["zero_gradient"]
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+            return None
+        if fooled.shape != shape or zero_gradient.shape != shape or fooled.dtype != bool:
+            return None
+        return torch.from_numpy(fooled), torch.from_numpy(zero_gradient.astype(bool))
+
+    def put(self, key: str, fooled: torch.Tensor, zero_gradient: torch.Tensor) -> None:
+        """Through a temporary file, so a run killed while writing leaves no half batch behind."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        temporary = self.folder / f"{key}.tmp.npz"
+        np.savez(temporary, fooled=fooled.cpu().numpy(), zero_gradient=zero_gradient.cpu().numpy())
+        os.replace(temporary, self.folder / f"{key}.npz")
+
+    def clear(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            shutil.rmtree(self.folder)
