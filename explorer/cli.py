@@ -143,9 +143,14 @@ def evaluate_models(args: argparse.Namespace) -> None:
             print(f"{name:14s} intra/inter {row['intra_inter_ratio']:.3f}  silhouette {row['silhouette']:.3f}  "
                   f"5-NN accuracy {row['knn5_accuracy']:.2%}")
         print(f"wrote {args.results / 'latent.json'}")
-    stores = {part: BatchStore(args.runs / "evaluate" / part) for part in ("sweeps", "table1")}
+    stores = {part: BatchStore(args.runs / "evaluate" / part) for part in ("sweeps", "table1") if getattr(args, part)}
     for part, store in stores.items():
-        if len(store) and getattr(args, part):
+        try:  # here, not after the first batch's minutes of attacks
+            store.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ValueError(f"cannot keep finished batches in {store.folder} ({exc.strerror}): pass --runs a "
+                             "folder you can write to") from exc
+        if len(store):
             print(f"{part}: going on from {len(store)} finished batches in {store.folder}", flush=True)
     if args.sweeps:  # before the table, whose flags read the sweeps
         results.write_sweeps(args.results, names=args.models, digits=args.sweep_digits,

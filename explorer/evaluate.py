@@ -48,9 +48,9 @@ def outcomes(
 
     store: where finished batches are kept, so that the same call after an interruption attacks only the rest."""
     params.setdefault("early_stop", True)
+    eps_values = torch.as_tensor(eps, dtype=torch.float64).flatten().tolist()
     settings = (kind, asdict(attacks.params_for(kind, preset, **params)), screen,
-                asdict(attacks.params_for(screen, preset, loss=params.get("loss"))) if screen else None,
-                torch.as_tensor(eps, dtype=torch.float64).flatten().tolist())
+                asdict(attacks.params_for(screen, preset, loss=params.get("loss"))) if screen else None, eps_values)
     fooled, zero_gradient = [], []
     label = f"{screen} then {kind}" if screen else kind
     for start in tqdm(range(0, len(images), batch_size), desc=f"{label} ({preset})", disable=not progress,
@@ -58,7 +58,7 @@ def outcomes(
         batch = slice(start, start + batch_size)
         if store is not None:
             key = store.key(model, images[batch], labels[batch], start, *settings)
-            if (kept := store.get(key, (len(settings[-1]), len(images[batch])))) is not None:
+            if (kept := store.get(key, (len(eps_values), len(images[batch])))) is not None:
                 fooled.append(kept[0])
                 zero_gradient.append(kept[1])
                 continue

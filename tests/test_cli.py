@@ -57,7 +57,8 @@ def test_bad_arguments_exit_2_with_one_line():
                          (["figure2", "--models", "nope"], "no such checkpoint"),
                          (["figure2", "--attack", "cw"], "invalid choice"),
                          (["train", "dropout"], "invalid choice"),
-                         (["evaluate", "--table1", "--models", "nope"], "not a Table 1 model: nope")]:
+                         (["evaluate", "--table1", "--models", "nope"], "not a Table 1 model: nope"),
+                         (["evaluate", "--sweeps", "--runs", "/etc/passwd"], "pass --runs a folder you can write")]:
         done = explorer(*args)
         assert done.returncode == 2, args
         assert reason in done.stderr and "Traceback" not in done.stderr
