@@ -1,0 +1,81 @@
+"""The README's tables are the committed results, digit for digit: a re-run that changes a number must change it
+there too, or this fails."""
+
+from pathlib import Path
+
+import pytest
+
+from explorer import models, results, sweeps
+
+README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+TABLE1_LABELS = {"Softmax": "Softmax", "Ours (triplet)": "Ours", "Ours_PGD": "Ours_PGD", "Ours_FGSM": "Ours_FGSM"}
+COLUMNS = ("No-Attack", "FGSM", "BIM", "MIM", "PGD")
+
+
+def table_after(heading: str) -> list[list[str]]:
+    """The cells of the first Markdown table after the line that starts with `heading`, header rows left out."""
+    lines = README[README.index(heading):].splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("|"))
+    rows = []
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        rows.append([cell.strip() for cell in line.strip("|").split("|")])
+    return rows
+
+
+def test_table1_in_the_readme_is_the_committed_table1():
+    table = results.committed("table1")
+    rows, model = table_after("Accuracy in %, eps = 0.3"), None
+    checked = 0
+    for label, source, *values in rows:
+        model = TABLE1_LABELS[label] if label else model
+        if source == "paper":
+            assert [float(v) for v in values] == [table["paper"][model][c] for c in COLUMNS], label
+        else:
+            preset = source.split("`")[1]
+            accuracy = table["tables"][preset]["rows"][model]["accuracy"]
+            assert values == [f"{100 * accuracy[c]:.2f}" for c in COLUMNS], (model, preset)
+        checked += 1
+    assert checked == 3 * len(TABLE1_LABELS)
+
+
+def test_pgd_pattern_table_in_the_readme_is_the_committed_search():
+    table = results.committed("table1")
+    header = README[README.index("The PGD-pattern search"):].splitlines()[2]
+    names = [cell.strip() for cell in header.strip("|").split("|")][1:]
+    rows = table_after("The PGD-pattern search")
+    for setting, *values in rows:
+        for name, value in zip(names, values, strict=True):
+            if setting.startswith("BIM, paper preset"):
+                expected = table["tables"]["paper"]["rows"][name]["accuracy"]["BIM"]
+            else:
+                pattern = table["paper_pattern"]["rows"][name]
+                expected = next(v for key, v in pattern.items() if key.startswith(setting))
+            assert value == f"{100 * expected:.1f}", (setting, name)
+    assert len(rows) == 1 + len(table["paper_pattern"]["rows"]["Ours"])
+
+
+def test_latent_table_in_the_readme_is_the_committed_geometry():
+    latent = results.committed("latent")["models"]
+    rows = table_after("| model | mean same-class distance")
+    assert [row[0] for row in rows] == list(latent)
+    for name, *values in rows:
+        entry = latent[name]
+        assert values == [f"{entry['intra_class_distance']:.2f}", f"{entry['inter_class_distance']:.2f}",
+                          f"{entry['intra_inter_ratio']:.3f}", f"{entry['silhouette']:.3f}",
+                          f"{100 * entry['knn5_accuracy']:.2f}%"], name
+
+
+@pytest.mark.parametrize("name", ["softmax", "triplet", "triplet-fgsm", "triplet-pgd"])
+def test_models_table_gives_each_shipped_checkpoints_clean_accuracy(name):
+    row = next(row for row in table_after("| checkpoint | what it is") if row[0] == f"`{name}`")
+    assert row[-1] == f"{100 * models.read_card(models.resolve(name))['clean_accuracy']:.2f}%"
+
+
+def test_median_flipping_eps_in_the_readme_is_the_committed_sweeps():
+    smallest = results.committed("sweeps")["smallest_flipping_eps"]
+    medians = {name: sweeps.median_flipping_eps(smallest[name]["strong"]) for name in smallest}
+    sentence = (f"Softmax {medians['softmax']:.2f}, `triplet` {medians['triplet']:.2f}, `triplet-fgsm` "
+                f"{medians['triplet-fgsm']:.2f}, `triplet-pgd` {medians['triplet-pgd']:.2f}.")
+    assert sentence in " ".join(README.split())
