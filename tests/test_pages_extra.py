@@ -60,7 +60,9 @@ def test_the_guide_quotes_the_committed_results():
     assert f"{100 * strong_pgd:.1f}%" in text  # what PGD training really holds under the strong preset
     paper_pgd = table["tables"]["paper"]["rows"]["Ours"]["accuracy"]["PGD"]
     assert f"keeps {100 * paper_pgd:.1f}% under PGD with the paper's own settings" in text
-    assert "eps = 0.30 or more to flip, against 0.12 for softmax" in text  # the medians the README reports
+    smallest = results.committed("sweeps")["smallest_flipping_eps"]
+    pgd, softmax = (sweeps.median_flipping_eps(smallest[name]["strong"]) for name in ("triplet-pgd", "softmax"))
+    assert f"eps = {pgd:.2f} or more to flip, against {softmax:.2f} for softmax" in text
     assert len(app.get("page_link")) == 5
 
 
