@@ -130,10 +130,9 @@ def ship_layouts(args: argparse.Namespace) -> None:
 def evaluate_models(args: argparse.Namespace) -> None:
     import json
 
-    from explorer import allocator, results
+    from explorer import results
     from explorer.batch_store import BatchStore
 
-    allocator.keep_freed_memory()
     if not (args.latent or args.table1 or args.sweeps):
         raise ValueError("say what to evaluate: --table1, --sweeps and/or --latent")
     if args.models and (args.table1 or args.sweeps):
