@@ -79,3 +79,36 @@ def test_median_flipping_eps_in_the_readme_is_the_committed_sweeps():
     sentence = (f"Softmax {medians['softmax']:.2f}, `triplet` {medians['triplet']:.2f}, `triplet-fgsm` "
                 f"{medians['triplet-fgsm']:.2f}, `triplet-pgd` {medians['triplet-pgd']:.2f}.")
     assert sentence in " ".join(README.split())
+
+
+def test_figures_quoted_in_the_results_prose_are_the_committed_results():
+    table = results.committed("table1")
+    accuracy = {preset: {model: row["accuracy"] for model, row in table["tables"][preset]["rows"].items()}
+                for preset in ("paper", "strong")}
+    steps = table["sensitivity"]
+    pattern = table["paper_pattern"]["rows"]
+    short_reach = "10 steps of 0.01: can travel 0.1 of the 0.3 budget"
+    tiny_steps = "40 steps of 0.001: can travel 0.04"
+    short_of_zero = [flag["where"].split() for flag in table["flags"]
+                     if flag["check"] == "accuracy does not reach 0% at large eps"]
+    assert {preset for preset, _, _ in short_of_zero} <= {"paper"}, "the prose says the strong preset reaches 0%"
+    flagged = {model for _, model, _ in short_of_zero}
+    names = [name for name in ("softmax", "triplet", "triplet-fgsm", "triplet-pgd") if name in flagged]
+    phrases = [
+        f"{100 * accuracy['paper']['Softmax']['PGD']:.0f}% survive PGD-40",
+        f"`triplet-fgsm` keeps {accuracy['paper']['Ours_FGSM']['FGSM']:.1%} under FGSM",
+        f"drops from {accuracy['paper']['Ours_PGD']['PGD']:.1%} (paper PGD) to "
+        f"{accuracy['strong']['Ours_PGD']['PGD']:.1%} (strong PGD)",
+        f"PGD leaves {pattern['Ours_PGD'][short_reach]:.1%} of digits standing on `triplet-pgd` and "
+        f"{pattern['Ours'][short_reach]:.1%} on `triplet`",
+        f"with steps of 0.001 it leaves {pattern['Ours'][tiny_steps]:.1%} on `triplet`",
+        f"(paper preset {steps['paper']['Softmax']['as preset']:.1%} → {steps['paper']['Softmax']['160 steps']:.1%} "
+        "with 160 steps)",
+        f"(paper {steps['paper']['Ours_PGD']['as preset']:.1%} → {steps['paper']['Ours_PGD']['160 steps']:.1%} with "
+        f"160 steps; strong {steps['strong']['Ours_PGD']['as preset']:.1%} → "
+        f"{steps['strong']['Ours_PGD']['400 steps']:.1%} with 400 steps)",
+        "do not reach 0% at eps = 0.5 on " + " and ".join("Softmax" if n == "softmax" else f"`{n}`" for n in names),
+    ]
+    prose = " ".join(README.split())
+    for phrase in phrases:
+        assert phrase in prose, phrase
