@@ -130,7 +130,7 @@ def ship_layouts(args: argparse.Namespace) -> None:
 def evaluate_models(args: argparse.Namespace) -> None:
     import json
 
-    from explorer import results
+    from explorer import allocator, results
     from explorer.batch_store import BatchStore
 
     if not (args.latent or args.table1 or args.sweeps):
@@ -152,6 +152,8 @@ def evaluate_models(args: argparse.Namespace) -> None:
                              "folder you can write to") from exc
         if len(store):
             print(f"{part}: going on from {len(store)} finished batches in {store.folder}", flush=True)
+    if stores:
+        allocator.keep_freed_memory()  # hours of attacks ahead: see allocator.py
     if args.sweeps:  # before the table, whose flags read the sweeps
         results.write_sweeps(args.results, names=args.models, digits=args.sweep_digits,
                              batch_size=args.sweep_batch_size, device=args.device, store=stores["sweeps"])
