@@ -21,6 +21,6 @@ def test_geometry_matches_the_committed_results(name):
 
 def test_triplet_training_tightens_and_separates_the_clusters():
     rows = COMMITTED["models"]
-    for name in ("triplet", "triplet-fgsm"):
+    for name in ("triplet", "triplet-fgsm", "triplet-pgd"):
         assert rows[name]["intra_inter_ratio"] < rows["softmax"]["intra_inter_ratio"]
         assert rows[name]["silhouette"] > rows["softmax"]["silhouette"]

@@ -35,7 +35,9 @@ def test_one_model_re_runs_into_the_table_and_the_others_rows_stay(tmp_path):
     fresh = content["tables"]["paper"]["rows"]["Ours"]
     assert all(len(bits) == 4 for bits in fresh["recorded_fooled"].values())
     assert content["models"]["Ours"]["evaluated"]["device"].startswith("cpu")
-    assert "Ours on cpu" in results.how_made(content)  # the caption tells the re-run row apart
+    runs = results.how_made(content).split("`: ", 1)[1].split("; ")  # the caption tells the re-run row apart
+    assert any("Ours" in run.split(" on ")[0].split(", ") and " on cpu" in run for run in runs)
+    assert not any("Ours" in run.split(" on ")[0].split(", ") and " on cuda" in run for run in runs)
     assert (tmp_path / "table1.md").read_text() == table1.markdown(content, content["flags"])
 
 
