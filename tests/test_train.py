@@ -29,12 +29,18 @@ def start_run(tmp_path, save_every_s: float) -> subprocess.Popen:
                             stdout=subprocess.PIPE, text=True)
 
 
+@pytest.fixture(scope="module")
+def straight(tmp_path_factory) -> models.ConvNet:
+    """The uninterrupted run both kill tests must land on (a tiny run still scores 10,000 test digits an epoch)."""
+    return models.load(tiny_run(tmp_path_factory.mktemp("straight"), "straight"))
+
+
 def assert_same_weights(a: torch.nn.Module, b: torch.nn.Module) -> None:
     for key, value in b.state_dict().items():
         torch.testing.assert_close(a.state_dict()[key], value, atol=1e-6, rtol=0)
 
 
-def test_a_run_killed_mid_epoch_resumes_from_its_last_epoch_to_the_same_weights(tmp_path):
+def test_a_run_killed_mid_epoch_resumes_from_its_last_epoch_to_the_same_weights(tmp_path, straight):
     state = tmp_path / "killed" / "softmax" / "state.json"
     run = start_run(tmp_path, save_every_s=300)
     # Printed once epoch 1 is saved (a first fetch of MNIST may print before it)
@@ -47,14 +53,14 @@ def test_a_run_killed_mid_epoch_resumes_from_its_last_epoch_to_the_same_weights(
     with pytest.raises(train.TrainingError, match="--resume"):
         tiny_run(tmp_path, "killed")  # a second start never silently overwrites the saved run
     resumed = models.load(tiny_run(tmp_path, "killed", resume=True))
-    assert_same_weights(resumed, models.load(tiny_run(tmp_path, "straight")))
+    assert_same_weights(resumed, straight)
     card = resumed.card
     assert [record["epoch"] for record in card["history"]] == [1, 2]
     assert card["trained_on"] == card["history"][1]["device"] == train.device_name(torch.device("cpu"))
     assert card["params"]["train_digits"] == 256 and card["recipe"] == "softmax"
 
 
-def test_a_run_killed_within_an_epoch_resumes_from_its_last_batch_to_the_same_weights(tmp_path):
+def test_a_run_killed_within_an_epoch_resumes_from_its_last_batch_to_the_same_weights(tmp_path, straight):
     state = tmp_path / "killed" / "softmax" / "state.json"
     run = start_run(tmp_path, save_every_s=0)  # a save after every batch
     deadline = time.monotonic() + 120
@@ -66,7 +72,6 @@ def test_a_run_killed_within_an_epoch_resumes_from_its_last_batch_to_the_same_we
     saved = json.loads(state.read_text())
     assert (saved["epochs_done"], saved["batches_done"]) == (0, 1)
     resumed = models.load(tiny_run(tmp_path, "killed", resume=True))
-    straight = models.load(tiny_run(tmp_path, "straight"))
     assert_same_weights(resumed, straight)
     for record, uninterrupted in zip(resumed.card["history"], straight.card["history"], strict=True):
         assert record["train_accuracy"] == uninterrupted["train_accuracy"]  # batch 1's counts were carried over
