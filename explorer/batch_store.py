@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-_ATTACK_CODE = [Path(__file__).with_name(name) for name in ("attacks.py", "evaluate.py")]
+_ATTACK_CODE = [*sorted((Path(__file__).parent / "attacks").glob("*.py")), Path(__file__).with_name("evaluate.py")]
 
 
 def _digest(*parts: object) -> str:

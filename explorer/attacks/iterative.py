@@ -13,109 +13,12 @@ Several epsilons are attacked in one batched call: images (N, ...) and eps (E,) 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
-
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-KINDS = ("fgsm", "bim", "mim", "pgd")
-# "ce-probabilities" is cross-entropy taken on the softmax outputs instead of the logits (a double softmax): a
-# common slip that saturates and masks gradients. It is here only to show how weak-attack numbers arise.
-LOSSES = ("ce", "margin", "ce-probabilities")
-
-
-@dataclass(frozen=True)
-class AttackParams:
-    """How an attack runs. `step_size=None` means eps / steps (FGSM: one step of eps; BIM and MIM: eps/10)."""
-
-    steps: int
-    step_size: float | None
-    random_start: bool
-    decay: float = 0.0
-    loss: str = "ce"
-    restarts: int = 1
-    early_stop: bool = False  # keep each digit's first misclassified iterate and stop attacking it
-
-
-_PAPER = {
-    "fgsm": AttackParams(steps=1, step_size=None, random_start=False),
-    "bim": AttackParams(steps=10, step_size=None, random_start=False),
-    "mim": AttackParams(steps=10, step_size=None, random_start=False, decay=1.0),
-    # Madry et al.'s MNIST setting
-    "pgd": AttackParams(steps=40, step_size=0.01, random_start=True),
-}
-_STRONG = {
-    "fgsm": AttackParams(steps=1, step_size=None, random_start=False, loss="margin", early_stop=True),
-    "bim": AttackParams(steps=100, step_size=0.01, random_start=False, loss="margin", early_stop=True),
-    "mim": AttackParams(steps=100, step_size=0.01, random_start=False, decay=1.0, loss="margin", early_stop=True),
-    "pgd": AttackParams(steps=100, step_size=0.01, random_start=True, loss="margin", restarts=5, early_stop=True),
-}
-PRESETS: dict[str, dict[str, AttackParams]] = {"paper": _PAPER, "strong": _STRONG}
-
-
-def params_for(kind: str, preset: str = "paper", **overrides) -> AttackParams:
-    """A preset's parameters for `kind`, with any keyword overriding it (None leaves the preset's value)."""
-    if kind not in KINDS:
-        raise ValueError(f"unknown attack {kind!r}; choose one of {', '.join(KINDS)}")
-    if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
-    names = {f.name for f in fields(AttackParams)}
-    if unknown := set(overrides) - names:
-        raise ValueError(f"unknown attack parameter(s) {sorted(unknown)}; known: {sorted(names)}")
-    params = replace(PRESETS[preset][kind], **{k: v for k, v in overrides.items() if v is not None})
-    if params.steps < 1:
-        raise ValueError(f"steps must be at least 1, not {params.steps}")
-    if params.restarts < 1:
-        raise ValueError(f"restarts must be at least 1, not {params.restarts}")
-    if params.step_size is not None and params.step_size <= 0:
-        raise ValueError(f"step_size must be positive, not {params.step_size}")
-    if params.loss not in LOSSES:
-        raise ValueError(f"unknown loss {params.loss!r}; choose one of {', '.join(LOSSES)}")
-    if params.decay < 0:
-        raise ValueError(f"decay must be non-negative, not {params.decay}")
-    return params
-
-
-@dataclass
-class AttackResult:
-    adversarial: torch.Tensor  # (E, N, 1, 28, 28)
-    fooled: torch.Tensor  # bool (E, N): the returned image is misclassified
-    zero_gradient: torch.Tensor  # bool (E, N): the input gradient was all zero at some step (gradient masking?)
-    iterates: torch.Tensor | None = None  # (steps + 1, E, N, 1, 28, 28), from the start point on
-
-    @property
-    def zero_gradient_count(self) -> int:
-        return int(self.zero_gradient.sum())
-
-
-def attacker_loss(logits: torch.Tensor, labels: torch.Tensor, loss: str) -> torch.Tensor:
-    """Summed, so each digit's gradient is independent of the batch it travels in. The attacker ascends it."""
-    if loss == "ce":
-        return F.cross_entropy(logits, labels, reduction="sum")
-    if loss == "ce-probabilities":
-        return F.cross_entropy(logits.softmax(1), labels, reduction="sum")
-    true_logit = logits.gather(1, labels[:, None]).squeeze(1)
-    other_best = logits.masked_fill(F.one_hot(labels, logits.shape[1]).bool(), float("-inf")).amax(1)
-    return (other_best - true_logit).sum()
-
-
-def as_eps_tensor(eps: float | torch.Tensor | list[float], device: torch.device) -> torch.Tensor:
-    values = torch.as_tensor(eps, dtype=torch.float32, device=device).reshape(-1)
-    if values.numel() == 0:
-        raise ValueError("eps needs at least one value")
-    if bool(((values < 0) | (values > 1)).any()):
-        raise ValueError(f"eps must lie in [0, 1] (pixels do); got {values.tolist()}")
-    return values
-
-
-def check_inputs(images: torch.Tensor, labels: torch.Tensor) -> None:
-    if images.ndim != 4 or images.shape[1:] != (1, 28, 28):
-        raise ValueError(f"images must be shaped (N, 1, 28, 28), not {tuple(images.shape)}")
-    if labels.shape != images.shape[:1]:
-        raise ValueError(f"labels must be shaped ({images.shape[0]},), not {tuple(labels.shape)}")
-    if images.numel() and (float(images.min()) < 0 or float(images.max()) > 1):
-        raise ValueError("images must be pixels in [0, 1]")
+from explorer.attacks.common import AttackResult, as_eps_tensor, check_inputs
+from explorer.attacks.losses import attacker_loss
+from explorer.attacks.params import params_for
 
 
 def run(
