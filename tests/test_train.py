@@ -2,9 +2,11 @@ import json
 import subprocess
 import sys
 import time
+from dataclasses import fields
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from explorer import models, train
 
@@ -81,3 +83,24 @@ def test_a_run_killed_within_an_epoch_resumes_from_its_last_batch_to_the_same_we
 def test_unknown_recipe_is_refused():
     with pytest.raises(train.TrainingError, match="unknown recipe"):
         train.train("dropout")
+
+
+def test_the_control_is_triplet_pgd_without_the_triplet_loss():
+    control, treated = train.RECIPES["softmax-pgd"], train.RECIPES["triplet-pgd"]
+    differ = {f.name for f in fields(train.Recipe) if getattr(control, f.name) != getattr(treated, f.name)}
+    # the miner only chooses triplets, and the reasons are prose: the training itself differs in the objective alone
+    assert differ == {"name", "summary", "objective", "miner", "epochs_reason", "purpose"}
+    assert (control.objective, treated.objective) == ("softmax", "triplet")
+
+
+def test_the_control_trains_the_whole_network_by_cross_entropy_on_each_digit_and_its_pgd_twin():
+    torch.manual_seed(0)
+    model = models.ConvNet()
+    images, labels = torch.rand(8, 1, 28, 28), torch.arange(8)
+    loss, logits = train.batch_loss(model, train.RECIPES["softmax-pgd"], images, labels, seed=3, eps=0.3)
+    assert logits.shape == (16, 10)  # every digit joined by its twin
+    twins = train.attacks.attack(model, images, labels, "pgd", 0.3, seed=3)
+    torch.testing.assert_close(logits, model(torch.cat([images, twins])))
+    torch.testing.assert_close(loss, F.cross_entropy(logits, torch.cat([labels, labels])))
+    loss.backward()
+    assert all(parameter.grad is not None and parameter.grad.abs().sum() > 0 for parameter in model.parameters())
