@@ -17,6 +17,7 @@ LOSS_NAMES = {
     "ce": "cross-entropy",
     "margin": "margin (best other logit minus the true one)",
     "ce-probabilities": "the double-softmax slip: cross-entropy on probabilities (masks gradients, a weak attack)",
+    "dlr": "DLR (Croce and Hein: the margin divided by the spread of the top logits; never saturates)",
 }
 
 
@@ -142,8 +143,8 @@ def attack_params(kind: str) -> attacks.AttackParams:
                                            help="Start at a uniform random point of the eps-ball (PGD)")
         decay = columns[1].number_input("Momentum decay", 0.0, 2.0, preset.decay, 0.1, key=f"decay-{kind}",
                                         disabled=kind != "mim", help="MIM's momentum; any other attack has none")
-        loss = columns[2].selectbox("Loss", attacks.LOSSES, format_func=LOSS_NAMES.get, key=f"loss-{kind}",
-                                    index=attacks.LOSSES.index(preset.loss))
+        loss = columns[2].selectbox("Loss", attacks.UNTARGETED_LOSSES, format_func=LOSS_NAMES.get, key=f"loss-{kind}",
+                                    index=attacks.UNTARGETED_LOSSES.index(preset.loss))
     return attacks.params_for(kind, steps=steps, step_size=step_size, random_start=random_start, decay=decay,
                               loss=loss, restarts=restarts)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -49,8 +49,9 @@ def outcomes(
     store: where finished batches are kept, so that the same call after an interruption attacks only the rest."""
     params.setdefault("early_stop", True)
     eps_values = torch.as_tensor(eps, dtype=torch.float64).flatten().tolist()
-    settings = (kind, asdict(attacks.params_for(kind, preset, **params)), screen,
-                asdict(attacks.params_for(screen, preset, loss=params.get("loss"))) if screen else None, eps_values)
+    settings = (kind, attacks.params_for(kind, preset, **params).as_record(), screen,
+                attacks.params_for(screen, preset, loss=params.get("loss")).as_record() if screen else None,
+                eps_values)
     fooled, zero_gradient = [], []
     label = f"{screen} then {kind}" if screen else kind
     for start in tqdm(range(0, len(images), batch_size), desc=f"{label} ({preset})", disable=not progress,

@@ -9,8 +9,6 @@ appears.
 
 from __future__ import annotations
 
-from dataclasses import asdict
-
 import torch
 
 from explorer import attacks, evaluate
@@ -89,7 +87,7 @@ def paper_pattern(model: torch.nn.Module, images: torch.Tensor, labels: torch.Te
 
 
 def preset_params(preset: str) -> dict[str, dict]:
-    return {kind: asdict(attacks.params_for(kind, preset)) for kind in attacks.KINDS}
+    return {kind: attacks.params_for(kind, preset).as_record() for kind in attacks.KINDS}
 
 
 def flags(table1: dict, sweeps: dict | None = None) -> list[dict[str, str]]:

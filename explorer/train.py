@@ -318,7 +318,7 @@ def train(
         params["head"] = "softmax head trained by cross-entropy on stop-gradient embeddings"
     if recipe.adversary:
         params["adversarial_reading"] = ADVERSARIAL_READING
-        params["adversary_params"] = asdict(attacks.params_for(recipe.adversary, "paper"))
+        params["adversary_params"] = attacks.params_for(recipe.adversary, "paper").as_record()
         if recipe.eps_warmup_epochs:
             params["eps_warmup_reason"] = WARMUP_REASON
     card = {

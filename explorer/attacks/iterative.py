@@ -16,50 +16,33 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from explorer.attacks.common import AttackResult, as_eps_tensor, check_inputs
+from explorer.attacks.common import AttackResult, Pairs
 from explorer.attacks.losses import attacker_loss
-from explorer.attacks.params import params_for
+from explorer.attacks.params import AttackParams
 
 
-def run(
+def iterate(
     model: nn.Module,
     images: torch.Tensor,
     labels: torch.Tensor,
-    kind: str,
     eps: float | torch.Tensor | list[float],
+    params: AttackParams,
     *,
-    preset: str = "paper",
     seed: int = 0,
     return_iterates: bool = False,
     already_fooled: torch.Tensor | None = None,
-    **overrides,
 ) -> AttackResult:
-    """Attack `images` at every eps at once; see `attack` for the arguments. Returns the full AttackResult.
-
-    already_fooled: bool (E, N), pairs another attack has fooled already. They count as fooled and are never
-    attacked (their returned image is the input), which is how an evaluation skips what a cheaper attack settled.
-    """
-    params = params_for(kind, preset, **overrides)
-    check_inputs(images, labels)
+    """FGSM, BIM, MIM or PGD, as `params` say, at every eps at once; see `explorer.attacks.run`."""
     if return_iterates and params.restarts > 1:
         raise ValueError("iterates are recorded for a single run: use restarts=1 with return_iterates")
-    device = images.device
-    eps_values = as_eps_tensor(eps, device)
-    n_eps, n = eps_values.numel(), images.shape[0]
-
-    x = images.detach().repeat(n_eps, 1, 1, 1)
-    y = labels.to(device).repeat(n_eps)
-    eps_all = eps_values.repeat_interleave(n).view(-1, 1, 1, 1)
+    pairs = Pairs.of(images, labels, eps, already_fooled)
+    x, y, eps_all, fooled = pairs.clean, pairs.labels, pairs.eps, pairs.fooled
     step_all = eps_all / params.steps if params.step_size is None else torch.full_like(eps_all, params.step_size)
     # Noise is drawn on the CPU, so a seed gives the same start points on every device.
     generator = torch.Generator().manual_seed(seed)
+    device = images.device
 
     result = x.clone()
-    fooled = torch.zeros(len(x), dtype=torch.bool, device=device)
-    if already_fooled is not None:
-        if already_fooled.shape != (n_eps, n):
-            raise ValueError(f"already_fooled must be shaped ({n_eps}, {n}), not {tuple(already_fooled.shape)}")
-        fooled |= already_fooled.to(device).reshape(-1)
     zero_gradient = torch.zeros_like(fooled)
     trajectory: list[torch.Tensor] = []
 
@@ -107,32 +90,4 @@ def run(
             adv = torch.clamp(x[active] + delta, min=0, max=1).detach()
         result[active] = adv.detach()
 
-    shape = (n_eps, n, *images.shape[1:])
-    iterates = None
-    if return_iterates:
-        iterates = torch.stack(trajectory).view(len(trajectory), *shape)
-    return AttackResult(
-        adversarial=result.view(shape),
-        fooled=fooled.view(n_eps, n),
-        zero_gradient=zero_gradient.view(n_eps, n),
-        iterates=iterates,
-    )
-
-
-def attack(
-    model: nn.Module,
-    images: torch.Tensor,
-    labels: torch.Tensor,
-    kind: str,
-    eps: float | torch.Tensor | list[float],
-    **params,
-) -> torch.Tensor:
-    """Adversarial images for `kind` in fgsm, bim, mim, pgd.
-
-    images: float (N, 1, 28, 28) in [0, 1]; labels: int (N,). eps: a float gives (N, 1, 28, 28); a 1-D tensor or
-    list of E values gives (E, N, 1, 28, 28). Keywords: preset ("paper" or "strong"), steps, step_size,
-    random_start, decay, loss ("ce" or "margin"), restarts, early_stop, seed. The input tensor is never modified.
-    """
-    adversarial = run(model, images, labels, kind, eps, **params).adversarial
-    is_scalar = isinstance(eps, (int, float)) or (torch.is_tensor(eps) and eps.ndim == 0)
-    return adversarial[0] if is_scalar else adversarial
+    return pairs.result(result, zero_gradient, torch.stack(trajectory) if return_iterates else None)

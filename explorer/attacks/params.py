@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields, replace
 
-from explorer.attacks.losses import LOSSES
+from explorer.attacks.losses import LOSSES, UNTARGETED_LOSSES
 
+# The paper's four: Table 1's columns, the sweeps and the gallery. New attacks never join them silently.
 KINDS = ("fgsm", "bim", "mim", "pgd")
+# The attacks a converged evaluation adds (AutoAttack's, and two aimed at this defence); one setting each, not
+# a preset's.
+STRONGER_KINDS = ("apgd-ce", "apgd-dlr", "apgd-t", "latent", "transfer", "square")
+ALL_KINDS = KINDS + STRONGER_KINDS
+# Fields only some attacks use; left None, they are not recorded (result files made before they existed still
+# match).
+OPTIONAL_FIELDS = ("targets", "p_init", "source")
 
 
 @dataclass(frozen=True)
@@ -20,6 +28,13 @@ class AttackParams:
     loss: str = "ce"
     restarts: int = 1
     early_stop: bool = False  # keep each digit's first misclassified iterate and stop attacking it
+    targets: int | None = None  # APGD-T: how many target classes, the clean logits' runners-up, each in turn
+    p_init: float | None = None  # Square: the share of pixels the first squares cover
+    source: str | None = None  # transfer: the checkpoint(s) the digits are made on, "a+b" for an ensemble
+
+    def as_record(self) -> dict:
+        """The parameters as result files record them."""
+        return {k: v for k, v in asdict(self).items() if not (k in OPTIONAL_FIELDS and v is None)}
 
 
 _PAPER = {
@@ -36,18 +51,38 @@ _STRONG = {
     "pgd": AttackParams(steps=100, step_size=0.01, random_start=True, loss="margin", restarts=5, early_stop=True),
 }
 PRESETS: dict[str, dict[str, AttackParams]] = {"paper": _PAPER, "strong": _STRONG}
+# AutoAttack's standard settings (Croce and Hein 2020): 100 iterations from a random start, the step size 2 eps
+# halved as progress stalls; APGD-T tries the 9 runners-up of the clean logits as targets; Square spends 5,000
+# queries. The latent attack runs APGD on the embedding loss; the transfer attack APGD-CE on another model.
+_STRONGER = {
+    "apgd-ce": AttackParams(steps=100, step_size=None, random_start=True, loss="ce", early_stop=True),
+    "apgd-dlr": AttackParams(steps=100, step_size=None, random_start=True, loss="dlr", early_stop=True),
+    "apgd-t": AttackParams(steps=100, step_size=None, random_start=True, loss="dlr-targeted", early_stop=True,
+                           targets=9),
+    "latent": AttackParams(steps=100, step_size=None, random_start=True, loss="latent", early_stop=True),
+    "transfer": AttackParams(steps=100, step_size=None, random_start=True, loss="ce", early_stop=True,
+                             source="softmax"),
+    "square": AttackParams(steps=5000, step_size=None, random_start=True, loss="margin", early_stop=True,
+                           p_init=0.8),
+}
+# Which losses each attack can ascend: the targeted and latent losses need what only their attacks supply.
+_LOSSES_OF = {**{kind: UNTARGETED_LOSSES for kind in KINDS}, "apgd-ce": ("ce",), "apgd-dlr": ("dlr",),
+              "apgd-t": ("dlr-targeted",), "latent": ("latent",), "transfer": UNTARGETED_LOSSES,
+              "square": ("margin",)}
 
 
 def params_for(kind: str, preset: str = "paper", **overrides) -> AttackParams:
-    """A preset's parameters for `kind`, with any keyword overriding it (None leaves the preset's value)."""
-    if kind not in KINDS:
-        raise ValueError(f"unknown attack {kind!r}; choose one of {', '.join(KINDS)}")
+    """A preset's parameters for `kind`, with any keyword overriding it (None leaves the preset's value). The
+    presets are of the paper's four attacks; the stronger ones have AutoAttack's settings whatever the preset."""
+    if kind not in ALL_KINDS:
+        raise ValueError(f"unknown attack {kind!r}; choose one of {', '.join(ALL_KINDS)}")
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     names = {f.name for f in fields(AttackParams)}
     if unknown := set(overrides) - names:
         raise ValueError(f"unknown attack parameter(s) {sorted(unknown)}; known: {sorted(names)}")
-    params = replace(PRESETS[preset][kind], **{k: v for k, v in overrides.items() if v is not None})
+    base = PRESETS[preset][kind] if kind in KINDS else _STRONGER[kind]
+    params = replace(base, **{k: v for k, v in overrides.items() if v is not None})
     if params.steps < 1:
         raise ValueError(f"steps must be at least 1, not {params.steps}")
     if params.restarts < 1:
@@ -56,6 +91,12 @@ def params_for(kind: str, preset: str = "paper", **overrides) -> AttackParams:
         raise ValueError(f"step_size must be positive, not {params.step_size}")
     if params.loss not in LOSSES:
         raise ValueError(f"unknown loss {params.loss!r}; choose one of {', '.join(LOSSES)}")
+    if params.loss not in _LOSSES_OF[kind]:
+        raise ValueError(f"{kind} cannot use the loss {params.loss!r}; choose one of {', '.join(_LOSSES_OF[kind])}")
+    if params.targets is not None and not 1 <= params.targets <= 9:
+        raise ValueError(f"targets must be between 1 and 9 (the other classes), not {params.targets}")
+    if params.p_init is not None and not 0 < params.p_init <= 1:
+        raise ValueError(f"p_init must lie in (0, 1], not {params.p_init}")
     if params.decay < 0:
         raise ValueError(f"decay must be non-negative, not {params.decay}")
     return params
