@@ -7,7 +7,7 @@ from pyautoattack.autopgd_base import APGDAttack, APGDAttack_targeted
 from pyautoattack.square import SquareAttack
 
 from explorer import attacks, data, models
-from explorer.attacks import apgd, latent, square
+from explorer.attacks import apgd, ensemble, latent, square
 from explorer.attacks.losses import per_digit_loss
 
 EPS = 0.3
@@ -140,3 +140,21 @@ def test_a_stronger_attack_refuses_what_it_cannot_do(softmax_model, digits):
         attacks.run(softmax_model, images, labels, "apgd-t", EPS, targets=10)
     with pytest.raises(ValueError, match="iterates are recorded"):
         attacks.run(softmax_model, images, labels, "square", EPS, return_iterates=True)
+
+
+def test_the_converged_evaluation_is_each_digits_worst_case_and_checks_itself(robust_digits):
+    model, images, labels = robust_digits[0], robust_digits[1][:24], robust_digits[2][:24]
+    result = ensemble.evaluate(model, images, labels, components=("apgd-ce", "latent"), check_digits=8,
+                               batch_size=16, progress=False)
+    codes = result["broken_by"]
+    assert len(codes) == 24 and set(codes) <= {".", "c", "1", "2", "+"}
+    assert result["robust_accuracy"] == pytest.approx(codes.count(".") / 24)
+    assert result["robust_accuracy"] <= result["ensemble_accuracy"]
+    alone = attacks.run(model, images, labels, "apgd-ce", EPS, seed=0).fooled[0]
+    assert all(code != "." for code, fooled in zip(codes, alone.tolist(), strict=True) if fooled)
+    assert [c["broke"] for c in result["components"]] == [codes.count("1"), codes.count("2")]
+    check = result["check"]
+    assert check["params"]["steps"] == 200 and check["params"]["restarts"] == 2 and check["digits"] == 8
+    assert "+" not in codes[8:] and check["broke"] == codes.count("+")
+    assert result["converged"] == (check["broke"] / 8 < 0.005)
+    assert ensemble.share_of_broken(result)["apgd-ce"] == codes.count("1")
