@@ -22,6 +22,7 @@ st.navigation([
     st.Page("app_pages/latent.py", title="Latent space (Figure 2)", icon=":material/scatter_plot:"),
     st.Page("app_pages/budget.py", title="Epsilon budget", icon=":material/show_chart:"),
     st.Page("app_pages/table1.py", title="Table 1", icon=":material/table_chart:"),
+    st.Page("app_pages/lens.py", title="Gradient-masking lens", icon=":material/landscape:"),
     st.Page("app_pages/gallery.py", title="Gallery (Figure 1)", icon=":material/grid_view:"),
     st.Page("app_pages/guide.py", title="Guide", icon=":material/school:"),
 ]).run()

@@ -7,7 +7,7 @@ import numpy as np
 import streamlit as st
 import torch
 
-from app_pages.shared import EPS_GRID, load_model, response, sample
+from app_pages.shared import EPS_GRID, chosen_models, load_model, response, sample
 from explorer import attacks, charts, data, figures, preprocess
 
 SOURCES = {"test": "Test set", "upload": "Upload a picture", "draw": "Draw"}
@@ -161,10 +161,7 @@ def describe(kind: str, params: attacks.AttackParams) -> str:
 
 st.title("Attack a digit")
 images, labels, indices = sample()
-pair = st.session_state.get("models") or []
-if not pair:
-    st.info("Pick one or two models in the sidebar.")
-    st.stop()
+pair = chosen_models()
 
 # Another page asks for a test digit by setting this key before switching here.
 if (opened := st.session_state.pop("open_test_index", None)) is not None:

@@ -31,7 +31,8 @@ eps = round(controls[1].slider("Perturbation budget eps (L-inf, pixels in [0, 1]
                                key="gallery_eps"), 2)
 preset = controls[2].radio("Attack preset", ["paper", "strong"], horizontal=True, key="gallery_preset",
                            help="paper: the attacks as the paper states them; strong: margin loss, 100 steps, "
-                           "restarts")
+                           "restarts (stronger than the paper's, weaker than the converged evaluation on the "
+                           "Table 1 page)")
 choice = st.columns([2, 1, 1, 1])
 digits = choice[0].radio("Digits", ["one of each class", "random"], horizontal=True, key="gallery_digits",
                          help="one of each class: the bundled sample's first 0, first 1, … (then the second of "

@@ -5,7 +5,7 @@ import plotly.graph_objects as go
 import streamlit as st
 import torch
 
-from app_pages.shared import ATTACKING, EPS_GRID, load_model, response, sample, usable
+from app_pages.shared import ATTACKING, EPS_GRID, chosen_models, load_model, response, sample, usable
 from explorer import attacks, gallery, latent, migration, models, projection
 from explorer.latent_figure import UNKNOWN, Panel, migration_figure, panel
 
@@ -76,10 +76,7 @@ st.title("Latent space (Figure 2)")
 st.markdown("Each faint dot is one of 2,000 clean test digits, placed by its 64-d embedding (the layer the triplet "
             "loss shapes) and coloured by class. The outlined digits are attacked at growing eps: press **Play**, "
             "or drag the eps slider under the chart, and watch them leave their cluster for another one.")
-pair = st.session_state.get("models") or []
-if not pair:
-    st.info("Pick one or two models in the sidebar.")
-    st.stop()
+pair = chosen_models()
 
 paper_figure = st.toggle("Paper figure", key="paper_figure",
                          help="Lay it out like the paper's Figure 2: the triplet model alone, one digit of each "

@@ -37,6 +37,15 @@ def usable(names: list[str]) -> list[str]:
     return loaded
 
 
+def chosen_models() -> list[str]:
+    """The sidebar's one or two models; without any, the page says so and stops."""
+    pair = st.session_state.get("models") or []
+    if not pair:
+        st.info("Pick one or two models in the sidebar.")
+        st.stop()
+    return pair
+
+
 @st.cache_resource
 def sample() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The 2,000 bundled test digits: uint8 images, labels, test-set indices."""

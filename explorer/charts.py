@@ -83,3 +83,87 @@ def true_class_probability_chart(eps: Sequence[float], probabilities: dict[str, 
         margin={"t": 50, "b": 40, "l": 50, "r": 10},
         xaxis={"title": "eps (L-inf)", "range": [0, max(eps)]}, yaxis={"title": f"P({label})", "range": [0, 1.02]})
     return figure
+
+
+def loss_surface_chart(surfaces: dict[str, object], label: int) -> go.Figure:
+    """One heat map per model of the cross-entropy over the slice x + a sign(g) + b r (`lens.Surface`), the clean
+    digit at the centre, each point's predicted class on hover; white contour lines where the verdict changes."""
+    figure = make_subplots(rows=1, cols=len(surfaces), subplot_titles=list(surfaces), horizontal_spacing=0.08)
+    for column, surface in enumerate(surfaces.values(), start=1):
+        figure.add_trace(go.Heatmap(
+            x=surface.along_gradient.tolist(), y=surface.along_random.tolist(), z=surface.loss.tolist(),
+            customdata=surface.prediction.tolist(),
+            coloraxis="coloraxis",
+            hovertemplate="a %{x:.2f}, b %{y:.2f}<br>loss %{z:.2f}<br>predicted %{customdata}<extra></extra>"),
+            row=1, col=column)
+        figure.add_trace(go.Contour(
+            x=surface.along_gradient.tolist(), y=surface.along_random.tolist(),
+            z=(surface.prediction != label).astype(float).tolist(),
+            showscale=False, contours={"start": 0.5, "end": 0.5, "coloring": "none"},
+            line={"color": "white", "width": 2}, hoverinfo="skip"), row=1, col=column)
+        figure.add_trace(go.Scatter(x=[0], y=[0], mode="markers", marker={"symbol": "x", "color": "red", "size": 10},
+                                    showlegend=False, hovertemplate="the clean digit<extra></extra>"),
+                         row=1, col=column)
+    figure.update_xaxes(title_text="a: along sign(gradient)")
+    figure.update_yaxes(title_text="b: along a random sign direction", row=1, col=1)
+    figure.update_layout(height=380, margin={"t": 40, "b": 40, "l": 50, "r": 10}, showlegend=False,
+                         coloraxis={"colorscale": "Viridis", "colorbar": {"title": "cross-entropy"}})
+    return figure
+
+
+def margin_curves_chart(curves: dict[str, dict[str, Sequence[float]]]) -> go.Figure:
+    """Per model, the margin (best other logit minus the true one) at each iterate of each attack; above the 0
+    line the digit is fooled."""
+    figure = make_subplots(rows=1, cols=len(curves), subplot_titles=list(curves), shared_yaxes=True,
+                           horizontal_spacing=0.04)
+    for column, (name, by_attack) in enumerate(curves.items(), start=1):
+        for index, (attack, curve) in enumerate(by_attack.items()):
+            figure.add_trace(go.Scatter(
+                y=[float(v) for v in curve], name=attack, legendgroup=attack, showlegend=column == 1,
+                line={"color": MODEL_COLOURS[index % len(MODEL_COLOURS)], "width": 2.5},
+                hovertemplate=f"{name}, {attack}<br>iteration %{{x}}: margin %{{y:.2f}}<extra></extra>"),
+                row=1, col=column)
+        figure.add_hline(y=0, line={"dash": "dot", "color": "grey"}, row=1, col=column)
+    figure.update_xaxes(title_text="iteration")
+    figure.update_yaxes(title_text="margin (> 0: fooled)", row=1, col=1)
+    figure.update_layout(height=340, margin={"t": 40, "b": 40, "l": 50, "r": 10}, legend_title_text="attack")
+    return figure
+
+
+EVALUATION_COLOURS = ("#bab0ac", "#9ecae1", "#4292c6", "#08306b")  # the paper's claim, then ours weakest first
+
+
+def robustness_chart(rows: dict[str, dict[str, float | None]], flags: dict[str, str]) -> go.Figure:
+    """Per model (rows: model -> evaluation -> robust accuracy in %, None where not yet measured), the paper's
+    claim beside our three evaluations, weakest to strongest; `flags` notes per model (e.g. not converged)."""
+    figure = go.Figure()
+    evaluations = list(dict.fromkeys(evaluation for row in rows.values() for evaluation in row))
+    for evaluation, colour in zip(evaluations, EVALUATION_COLOURS, strict=True):
+        values = [rows[model].get(evaluation) for model in rows]
+        figure.add_trace(go.Bar(
+            y=list(rows), x=[v or 0 for v in values], name=evaluation, orientation="h", marker_color=colour,
+            text=["not yet" if v is None else f"{v:.1f}%" for v in values], textposition="outside",
+            hovertemplate=f"%{{y}}<br>{evaluation}: %{{text}}<extra></extra>"))
+    for model, note in flags.items():
+        figure.add_annotation(y=model, x=100, text=note, showarrow=False, xanchor="right", yshift=-28,
+                              font={"size": 11, "color": "#b2182b"})
+    figure.update_layout(barmode="group", height=130 + 120 * len(rows), xaxis={"range": [0, 112],
+                         "title": "robust accuracy at eps 0.3 (%)"}, yaxis={"autorange": "reversed"},
+                         legend={"orientation": "h", "y": -0.15 - 0.25 / len(rows)},
+                         margin={"t": 20, "b": 40, "l": 90, "r": 10})
+    return figure
+
+
+def broken_by_chart(shares: dict[str, dict[str, int]], digits: int) -> go.Figure:
+    """Per model, which attack broke each digit first (shares: model -> attack -> count), as stacked bars."""
+    figure = go.Figure()
+    attacks_seen = list(dict.fromkeys(attack for share in shares.values() for attack in share))
+    for index, attack in enumerate(attacks_seen):
+        figure.add_trace(go.Bar(
+            y=list(shares), x=[100 * shares[m].get(attack, 0) / digits for m in shares], name=attack,
+            orientation="h", marker_color=(*MODEL_COLOURS, *ATTACK_COLOURS.values())[index % 8],
+            hovertemplate=f"%{{y}}: {attack} broke %{{x:.1f}}% of the digits first<extra></extra>"))
+    figure.update_layout(barmode="stack", height=110 + 50 * len(shares), yaxis={"autorange": "reversed"},
+                         xaxis={"range": [0, 100], "title": "share of the test digits (%)"},
+                         margin={"t": 20, "b": 40, "l": 90, "r": 10})
+    return figure

@@ -133,8 +133,8 @@ def evaluate_models(args: argparse.Namespace) -> None:
     from explorer import allocator, results
     from explorer.batch_store import BatchStore
 
-    if not (args.latent or args.table1 or args.sweeps):
-        raise ValueError("say what to evaluate: --table1, --sweeps and/or --latent")
+    if not (args.latent or args.table1 or args.sweeps or args.converged):
+        raise ValueError("say what to evaluate: --table1, --sweeps, --converged and/or --latent")
     if args.models and (args.table1 or args.sweeps):
         results.rows_to_run(args.models)  # refuse a model Table 1 lacks before any long run starts
     if args.latent:
@@ -143,7 +143,8 @@ def evaluate_models(args: argparse.Namespace) -> None:
             print(f"{name:14s} intra/inter {row['intra_inter_ratio']:.3f}  silhouette {row['silhouette']:.3f}  "
                   f"5-NN accuracy {row['knn5_accuracy']:.2%}")
         print(f"wrote {args.results / 'latent.json'}")
-    stores = {part: BatchStore(args.runs / "evaluate" / part) for part in ("sweeps", "table1") if getattr(args, part)}
+    stores = {part: BatchStore(args.runs / "evaluate" / part) for part in ("sweeps", "table1", "converged")
+              if getattr(args, part)}
     for part, store in stores.items():
         try:  # here, not after the first batch's minutes of attacks
             store.folder.mkdir(parents=True, exist_ok=True)
@@ -164,6 +165,15 @@ def evaluate_models(args: argparse.Namespace) -> None:
                                        batch_size=args.batch_size, device=args.device, store=stores["table1"])
         print((args.results / "table1.md").read_text())
         print(f"wrote {args.results / 'table1.json'} and table1.md ({len(json.dumps(content)):,} bytes)")
+    if args.converged:
+        content = results.write_converged(args.results, names=args.models, digits=args.converged_digits,
+                                          check_digits=args.check_digits, batch_size=args.batch_size,
+                                          device=args.device, store=stores["converged"])
+        for name, row in content["models"].items():
+            verdict = "converged" if row["converged"] else "NOT converged"
+            print(f"{name:14s} robust accuracy {row['robust_accuracy']:.2%} ({verdict}: the doubled "
+                  f"{row['check']['attack']} broke {row['check']['broke']} of {row['check']['digits']} digits)")
+        print(f"wrote {args.results / 'converged.json'}")
 
 
 def train_recipe(args: argparse.Namespace) -> None:
@@ -242,14 +252,20 @@ def build_parser() -> argparse.ArgumentParser:
                            "presets, with evaluation flags (results/table1.json, table1.md)")
     evaluator.add_argument("--sweeps", action="store_true", help="accuracy against eps 0..0.5 and each digit's "
                            "smallest flipping eps (results/sweeps.json)")
+    evaluator.add_argument("--converged", action="store_true", help="the converged evaluation: each digit's worst "
+                           "case over APGD-CE, the latent attack, transfer, APGD-T and Square, with a check that "
+                           "doubling APGD-T changes nothing (results/converged.json; hours on a CPU)")
     evaluator.add_argument("--models", nargs="+", help="checkpoint names to evaluate (default: all); the other "
                            "models' rows are kept from the files already in --results, which must have been made "
                            "with the same settings (unset options take theirs)")
     evaluator.add_argument("--digits", type=int, help="test digits for the paper-preset table (default 10,000)")
     evaluator.add_argument("--strong-digits", type=int, help="test digits for the strong table (default 1,000)")
     evaluator.add_argument("--check-digits", type=int,
-                           help="test digits for the steps/restarts checks and the PGD-pattern search (default 1,000)")
+                           help="test digits for the steps/restarts checks, the PGD-pattern search and the converged "
+                           "evaluation's check (default 1,000)")
     evaluator.add_argument("--sweep-digits", type=int, help="test digits per eps sweep (default 500)")
+    evaluator.add_argument("--converged-digits", type=int, help="test digits for the converged evaluation "
+                           "(default 10,000); its check runs on the first --check-digits of them")
     evaluator.add_argument("--batch-size", type=int, help="digits per attack call; it seeds the random starts "
                            "(default 500)")
     evaluator.add_argument("--sweep-batch-size", type=int, help="digits per sweep call, x 26 eps values (default 100)")

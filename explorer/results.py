@@ -283,3 +283,51 @@ def write_latent(results: Path, *, names: list[str] | None = None) -> dict:
                                    else earlier["models"][name])
     write_json(results / "latent.json", content)
     return content
+
+
+CONVERGED_DEFAULTS = {"digits": 10_000, "checks": 1_000, "batch_size": 500}
+CONVERGED_PARTS = (("models",),)
+
+
+def write_converged(results: Path, *, names: list[str] | None = None, digits: int | None = None,
+                    check_digits: int | None = None, batch_size: int | None = None, device: str = "auto",
+                    progress: bool = True, store: BatchStore | None = None) -> dict:
+    """The converged evaluation (attacks/ensemble.py) of the checkpoints `names` (all shipped ones when None) into
+    results/converged.json, keeping the other checkpoints' rows from the file already there. The file is written
+    after each model, so a long run keeps what it finished; `store` keeps the finished batches of the model under
+    way."""
+    from explorer.attacks import ensemble
+
+    shipped = models.available()
+    run = names or shipped
+    if unknown := sorted(set(run) - set(shipped)):
+        raise ResultsError(f"no checkpoint named {', '.join(unknown)}; choose from {', '.join(shipped)}")
+    path = results / "converged.json"
+    asked = {"digits": digits, "checks": check_digits, "batch_size": batch_size}
+    earlier = read_earlier(path, [], CONVERGED_PARTS)[0] if path.is_file() else None
+    kept = [name for name in shipped if name not in run and earlier and name in earlier["models"]]
+    layout = {key: earlier["made_by"].get(key) for key in asked} if kept else None
+    options = fill_in(asked, layout, CONVERGED_DEFAULTS)
+    torch_device = full_precision(pick_device(device))
+    content = {"made_by": made_by("explorer evaluate --converged", eps=table1.EPS, **options,
+                                  components=[{"attack": kind, "params": ensemble.params_for(kind).as_record()}
+                                              for kind in ensemble.COMPONENTS],
+                                  check={"attack": ensemble.STRONGEST, "doubled": ensemble.doubled(ensemble.STRONGEST),
+                                         "tolerance": ensemble.TOLERANCE}),
+               "models": {}}
+    if kept:
+        check_earlier(path, earlier, {}, content, kept, {})
+        content["models"] = {name: earlier["models"][name] for name in kept}
+    images, labels = first_test_digits(options["digits"], torch_device)
+    for name in run:
+        model = models.load(name, device=torch_device)
+        row = ensemble.evaluate(model, images, labels, table1.EPS, check_digits=options["checks"],
+                                batch_size=options["batch_size"], store=store, progress=progress)
+        content["models"][name] = {**model_provenance(model, torch_device), **row}
+        content["models"] = {n: content["models"][n] for n in shipped if n in content["models"]}
+        write_json(path, content)
+        flag = "" if row["converged"] else " (NOT converged)"
+        print(f"converged: {name} {row['robust_accuracy']:.2%}{flag}", flush=True)
+    if store is not None:
+        store.clear()
+    return content

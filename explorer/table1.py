@@ -174,3 +174,24 @@ def markdown(table1: dict, flag_list: list[dict[str, str]]) -> str:
         lines.append("None raised.")
     lines += [f"- **{f['check']}** ({f['where']}): {f['detail']}" for f in flag_list]
     return "\n".join(lines) + "\n"
+
+
+EVALUATIONS = ("the paper's claim (its PGD column)", "ours, paper preset", "ours, strong preset", "ours, converged")
+
+
+def robustness_summary(content: dict, converged: dict | None) -> tuple[dict[str, dict[str, float | None]],
+                                                                       dict[str, str]]:
+    """Per checkpoint, robust accuracy (%) at eps 0.3 as the paper claims it and as each of our evaluations finds
+    it (the worst case per digit over its attacks; None where not yet run), weakest evaluation first; and a note
+    for each model whose converged evaluation failed its own check."""
+    rows, notes = {}, {}
+    for row, name in ROWS.items():
+        entry: dict[str, float | None] = {EVALUATIONS[0]: PAPER[row]["PGD"]}
+        for preset, evaluation in zip(("paper", "strong"), EVALUATIONS[1:3], strict=True):
+            entry[evaluation] = 100 * content["tables"][preset]["rows"][row]["worst_case"]
+        found = (converged or {}).get("models", {}).get(name)
+        entry[EVALUATIONS[3]] = None if found is None else 100 * found["robust_accuracy"]
+        if found is not None and not found["converged"]:
+            notes[name] = "converged evaluation: NOT converged, the true figure is lower still"
+        rows[name] = entry
+    return rows, notes

@@ -1,3 +1,5 @@
+import json
+
 from streamlit.testing.v1 import AppTest
 
 from explorer import results, sweeps
@@ -70,3 +72,23 @@ def test_median_flipping_eps_stays_on_the_grid_and_counts_unflipped_digits():
     assert sweeps.median_flipping_eps([0.1, 0.2, 0.3, 0.4]) == 0.2
     assert sweeps.median_flipping_eps([0.1, None, 0.3]) == 0.3
     assert sweeps.median_flipping_eps([None, None, 0.1]) is None
+
+
+def test_the_lens_draws_each_models_loss_surface_and_attack_margins():
+    app = open_page("app_pages/lens.py")
+    surface, curves = (json.loads(chart.proto.spec) for chart in app.get("plotly_chart"))
+    heat_maps = [trace for trace in surface["data"] if trace["type"] == "heatmap"]
+    assert [len(trace["z"]) for trace in heat_maps] == [21, 21]  # softmax and triplet, 21 x 21 points each
+    names = {(trace["name"], len(trace["y"])) for trace in curves["data"] if trace.get("name")}
+    assert names == {("PGD-40 (paper preset)", 41), ("APGD-CE (100 iterations)", 101)}  # every iterate, start too
+
+
+def test_the_table1_chart_puts_the_paper_claim_beside_each_of_our_evaluations():
+    app = open_page("app_pages/table1.py")
+    figure = json.loads(app.get("plotly_chart")[0].proto.spec)
+    committed = results.committed("table1")
+    bars = {trace["name"]: dict(zip(trace["y"], trace["x"], strict=True)) for trace in figure["data"]}
+    assert bars["the paper's claim (its PGD column)"]["triplet-pgd"] == 97.23
+    assert bars["ours, strong preset"]["triplet-pgd"] == 100 * committed["tables"]["strong"]["rows"]["Ours_PGD"][
+        "worst_case"]
+    assert bars["ours, paper preset"]["softmax"] == 100 * committed["tables"]["paper"]["rows"]["Softmax"]["worst_case"]

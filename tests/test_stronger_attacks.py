@@ -6,7 +6,7 @@ import torch
 from pyautoattack.autopgd_base import APGDAttack, APGDAttack_targeted
 from pyautoattack.square import SquareAttack
 
-from explorer import attacks, data, models
+from explorer import attacks, data, lens, models
 from explorer.attacks import apgd, ensemble, latent, square
 from explorer.attacks.losses import per_digit_loss
 
@@ -158,3 +158,15 @@ def test_the_converged_evaluation_is_each_digits_worst_case_and_checks_itself(ro
     assert "+" not in codes[8:] and check["broke"] == codes.count("+")
     assert result["converged"] == (check["broke"] / 8 < 0.005)
     assert ensemble.share_of_broken(result)["apgd-ce"] == codes.count("1")
+
+
+def test_the_lens_measures_the_loss_around_the_digit_and_along_each_attack(softmax_model, digits):
+    image, label = digits[0][0], int(digits[1][0])
+    surface = lens.loss_surface(softmax_model, image, label, EPS, points=5)
+    with torch.no_grad():
+        clean = per_digit_loss(softmax_model(image[None]), torch.tensor([label]), "ce")
+    assert surface.loss.shape == surface.prediction.shape == (5, 5)
+    assert surface.loss[2, 2] == pytest.approx(float(clean), rel=1e-5) and surface.prediction[2, 2] == label
+    assert surface.loss[2, 4] > surface.loss[2, 2]  # a step along the gradient's sign raises the loss
+    margins = lens.margin_curve(softmax_model, image, label, "apgd-ce", EPS, steps=20)
+    assert margins.shape == (21,) and margins.max() > 0 > margins[0] - 1e-6  # fooled along the way

@@ -1,0 +1,46 @@
+"""Page: the gradient-masking lens. The loss around one digit as an attacker sees it, and why a weak attack
+stalls on a model where a strong one does not."""
+
+import numpy as np
+import streamlit as st
+import torch
+
+from app_pages.shared import ATTACKING, chosen_models, load_model, sample
+from explorer import charts, data, lens
+
+ATTACKS = {"PGD-40 (paper preset)": "pgd", "APGD-CE (100 iterations)": "apgd-ce"}
+
+
+@st.cache_data(max_entries=32, show_spinner="Measuring the loss around the digit…")
+def surface(model_name: str, image: np.ndarray, label: int, eps: float) -> lens.Surface:
+    with ATTACKING:
+        return lens.loss_surface(load_model(model_name), torch.from_numpy(image)[None], label, eps)
+
+
+@st.cache_data(max_entries=32, show_spinner="Running the attacks…")
+def curve(model_name: str, image: np.ndarray, label: int, eps: float, kind: str) -> np.ndarray:
+    with ATTACKING:
+        return lens.margin_curve(load_model(model_name), torch.from_numpy(image)[None], label, kind, eps)
+
+
+st.title("Gradient-masking lens")
+st.markdown(
+    "A defence can look robust because its gradients point nowhere useful, not because no adversarial digit is "
+    "near. Left: the loss around one digit over the slice **x + a·sign(g) + b·r** (g the gradient, r a random sign "
+    "direction; Tramèr et al. 2018). A smooth rise along a means the gradient shows the way; a flat plateau with a "
+    "cliff further out means it hides it. White lines: where the verdict changes. Below: the margin at each step "
+    "of a weak and a strong attack (above 0 the digit is fooled).")
+names = chosen_models()
+digit = st.session_state.get("chosen_digit")
+if digit is None:
+    images, labels, indices = sample()
+    digit = {"image": data.to_tensor(images[:1])[0, 0].numpy(), "label": int(labels[0]),
+             "name": f"test digit #{indices[0]}"}
+eps = st.slider("eps (the slice spans -eps..eps)", 0.05, 0.5, 0.3, 0.05, key="lens_eps")
+st.caption(f"{digit['name']} (label {digit['label']}); choose another on the first page.")
+image, label = digit["image"], int(digit["label"])
+st.plotly_chart(charts.loss_surface_chart({name: surface(name, image, label, eps) for name in names}, label),
+                key="lens_surface")
+st.plotly_chart(charts.margin_curves_chart(
+    {name: {title: curve(name, image, label, eps, kind) for title, kind in ATTACKS.items()} for name in names}),
+    key="lens_curves")
