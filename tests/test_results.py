@@ -122,3 +122,19 @@ def test_an_interrupted_evaluation_goes_on_from_its_finished_batches(tmp_path, d
 
     # anything else that changes the outcome misses the kept batches
     assert attacked_afresh(eps=[0.1, 0.2]) == attacked_afresh(steps=7) == attacked_afresh(labels=labels.roll(1)) == 3
+
+
+def test_the_converged_file_takes_one_model_at_a_time_and_refuses_other_settings(tmp_path):
+    first = results.write_converged(tmp_path, names=["triplet"], digits=12, check_digits=6, batch_size=6,
+                                    progress=False)
+    row = first["models"]["triplet"]
+    assert row["digits"] == 12 and len(row["broken_by"]) == 12 and row["check"]["digits"] == 6
+    assert row["robust_accuracy"] == row["broken_by"].count(".") / 12
+    assert first["made_by"]["components"][0] == {"attack": "apgd-ce", "params": attacks.params_for("apgd-ce")
+                                                 .as_record()}
+    second = results.write_converged(tmp_path, names=["triplet-fgsm"], progress=False)  # settings from the file
+    assert list(second["models"]) == ["triplet", "triplet-fgsm"] and second["models"]["triplet"] == row
+    with pytest.raises(results.ResultsError, match="other settings"):
+        results.write_converged(tmp_path, names=["triplet-fgsm"], digits=24, progress=False)
+    with pytest.raises(results.ResultsError, match="no checkpoint named"):
+        results.write_converged(tmp_path, names=["dropout"], progress=False)
