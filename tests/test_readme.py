@@ -112,3 +112,19 @@ def test_figures_quoted_in_the_results_prose_are_the_committed_results():
     prose = " ".join(README.split())
     for phrase in phrases:
         assert phrase in prose, phrase
+
+
+def test_the_converged_table_in_the_readme_is_the_committed_evaluation():
+    from explorer.attacks import ensemble
+
+    converged = results.committed("converged")["models"]
+    rows = table_after("The converged evaluation so far")
+    assert [row[0] for row in rows] == [name for name in converged]
+    for name, clean, robust, verdict, broken in rows:
+        row = converged[name]
+        assert (clean, robust) == (f"{100 * row['clean_accuracy']:.2f}%", f"{100 * row['robust_accuracy']:.2f}%")
+        assert verdict == ("yes" if row["converged"] else "no")
+        shares = ensemble.share_of_broken(row)
+        expected = [f"{'clean' if kind.startswith('misclassified') else kind} {count:,}"
+                    for kind, count in sorted(shares.items(), key=lambda item: -item[1]) if count]
+        assert broken == ", ".join(expected).replace("apgd-ce", "APGD-CE"), name
