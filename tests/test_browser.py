@@ -1,13 +1,19 @@
 """The app in a real browser: Debian's Chromium driven by Playwright against `streamlit run app.py`.
 
-The run also saves the screenshots the README shows (assets/screenshots/)."""
+The run also saves screenshots: in a temporary folder, or where $EXPLORER_SCREENSHOTS says (assets/screenshots/ to
+refresh the README's pictures). Never in the checkout by default: a tracked file changed by a test run would mark
+every later result's code version dirty."""
+
+import os
+import tempfile
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from explorer.serve import IDLE, ROOT, launch_chromium, running_app
+from explorer.serve import IDLE, launch_chromium, running_app
 
-SCREENSHOTS = ROOT / "assets" / "screenshots"
+SCREENSHOTS = Path(os.environ.get("EXPLORER_SCREENSHOTS") or tempfile.mkdtemp(prefix="explorer-screenshots-"))
 
 
 @pytest.fixture(scope="module")
