@@ -77,6 +77,14 @@ def outcomes(
     return Outcome(torch.cat(fooled, 1), torch.cat(zero_gradient, 1))
 
 
+@torch.no_grad()
+def misclassified(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 500
+                  ) -> torch.Tensor:
+    """bool (N,) on the CPU: the digits the model gets wrong unattacked."""
+    return torch.cat([model(images[i : i + batch_size]).argmax(1) != labels[i : i + batch_size]
+                      for i in range(0, len(images), batch_size)]).cpu()
+
+
 def robust_accuracy(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, kind: str,
                     eps: float | list[float] | torch.Tensor, **options) -> torch.Tensor:
     """Fraction of digits still classified correctly, one value per eps (see `outcomes` for the options)."""

@@ -308,6 +308,11 @@ def write_converged(results: Path, *, names: list[str] | None = None, digits: in
     kept = [name for name in shipped if name not in run and earlier and name in earlier["models"]]
     layout = {key: earlier["made_by"].get(key) for key in asked} if kept else None
     options = fill_in(asked, layout, CONVERGED_DEFAULTS)
+    test_size = data.MNIST.split_sizes["test"]
+    if not 1 <= options["digits"] <= test_size or options["checks"] < 1 or options["batch_size"] < 1:
+        raise ResultsError(f"--converged-digits must be 1..{test_size:,} and --check-digits and "
+                           f"--batch-size at least 1, not {options['digits']}, {options['checks']} and "
+                           f"{options['batch_size']}")
     torch_device = full_precision(pick_device(device))
     content = {"made_by": made_by("explorer evaluate --converged", eps=table1.EPS, **options,
                                   components=[{"attack": kind, "params": ensemble.params_for(kind).as_record()}

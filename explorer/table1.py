@@ -46,9 +46,7 @@ def bits(fooled: torch.Tensor) -> str:
 def evaluate_model(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, preset: str,
                    batch_size: int, progress: bool, store: BatchStore | None = None) -> dict:
     """One row of the table: clean accuracy, accuracy per attack, zero-gradient counts, worst case per digit."""
-    with torch.no_grad():
-        clean_wrong = torch.cat([model(images[i : i + batch_size]).argmax(1) != labels[i : i + batch_size]
-                                 for i in range(0, len(images), batch_size)]).cpu()
+    clean_wrong = evaluate.misclassified(model, images, labels, batch_size)
     row = {"No-Attack": 1 - float(clean_wrong.double().mean())}
     zero_gradient, recorded, any_fooled = {}, {}, clean_wrong.clone()
     for kind in attacks.KINDS:

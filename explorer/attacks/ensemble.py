@@ -17,6 +17,7 @@ from dataclasses import replace
 import torch
 from tqdm import tqdm
 
+from explorer import evaluate as evaluation
 from explorer.attacks.dispatch import run
 from explorer.attacks.params import params_for
 from explorer.batch_store import BatchStore
@@ -70,9 +71,7 @@ def evaluate(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor,
              store: BatchStore | None = None, progress: bool = True) -> dict:
     """The converged robust accuracy of `model` on `images`, with which attack broke which digit, what each cost,
     and the convergence check (on the first `check_digits` digits; all of them when None)."""
-    with torch.no_grad():
-        clean_wrong = torch.cat([model(images[i : i + batch_size]).argmax(1) != labels[i : i + batch_size]
-                                 for i in range(0, len(images), batch_size)]).cpu()
+    clean_wrong = evaluation.misclassified(model, images, labels, batch_size)
     broken = clean_wrong.clone()
     codes = [CLEAN if wrong else ROBUST for wrong in clean_wrong.tolist()]
     batches = -(-len(images) // batch_size)
