@@ -84,6 +84,19 @@ def test_square_is_as_strong_as_the_reference(softmax_model, digits):
     assert sum(ours) / 4 <= sum(theirs) / 4 + 0.02
 
 
+
+def test_square_queries_a_frozen_graph_with_the_models_logits(robust_digits):
+    model, images, _ = robust_digits
+    forward = square.inference_forward(model, images[:8])
+    assert forward is not model  # the fast path is taken for the shipped architecture
+    with torch.no_grad():
+        assert torch.allclose(forward(images), model(images), atol=1e-4)  # any batch size, not just the example's
+    model.train()  # a model in training mode is queried as it is
+    try:
+        assert square.inference_forward(model, images[:8]) is model
+    finally:
+        model.eval()
+
 @pytest.mark.parametrize("kind", attacks.STRONGER_KINDS)
 def test_every_stronger_attack_stays_in_bounds_and_reports_the_verdict_it_returns(softmax_model, digits, kind):
     images, labels = digits[0][:32], digits[1][:32]
