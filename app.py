@@ -2,19 +2,19 @@
 
 import streamlit as st
 
-from app_pages.shared import usable, warm_up_umap
+from app_pages.shared import follow_link, show_link_notices, usable, warm_up_umap
 from explorer import models
 
 st.set_page_config(page_title="Latent robustness explorer", page_icon=":material/search:", layout="wide")
 
-available = models.available()
+follow_link()  # a shared link's view, once per session, before the widgets it sets exist
 with st.sidebar:
     st.header("Models to compare")
-    defaults = [name for name in ("softmax", "triplet") if name in available] or available[:2]
     # The pages read the pair from here: a plain key, written on every run, survives page switches.
     st.session_state["models"] = usable(st.multiselect(
-        "Two models", available, default=defaults, key="model_pair", max_selections=2,
+        "Two models", models.available(), key="model_pair", max_selections=2,
         help="Softmax is the cross-entropy baseline; triplet is the paper's method (Table 1: Ours)."))
+show_link_notices()
 
 warm_up_umap()
 st.navigation([

@@ -2,15 +2,22 @@
 
 import dataclasses
 import hashlib
+from pathlib import Path
 
 import numpy as np
 import streamlit as st
 import torch
 
-from app_pages.shared import EPS_GRID, chosen_models, load_model, response, sample
-from explorer import attacks, charts, data, figures, preprocess
+from app_pages.shared import EPS_GRID, chosen_models, load_model, response, sample, share_link
+from explorer import attacks, charts, data, eps_view, figures, links, preprocess
 
 SOURCES = {"test": "Test set", "upload": "Upload a picture", "draw": "Draw"}
+PRESET_HELP = ("paper: the attacks as the paper states them; strong: margin loss, 100 steps, early stop, PGD with 5 "
+               "restarts (stronger than the paper's, weaker than the converged evaluation on the Table 1 page)")
+# The eps view draws in the browser: moving the slider never waits for the server (assets/eps_viewer.*).
+EPS_VIEWER = st.components.v2.component(
+    "explorer.eps_viewer", html="", js=(Path(__file__).parent.parent / "assets" / "eps_viewer.js").read_text(),
+    css=(Path(__file__).parent.parent / "assets" / "eps_viewer.css").read_text())
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "gif", "bmp", "webp", "tif", "tiff"]
 STRIP = 10  # thumbnails in the strip
 LOSS_NAMES = {
@@ -124,29 +131,31 @@ def from_drawing() -> tuple[np.ndarray, str] | None:
     return prepared.digit, "drawing"
 
 
-def attack_params(kind: str) -> attacks.AttackParams:
-    """The advanced parameters, starting from the paper preset. Keys carry the attack so each keeps its own."""
-    preset = attacks.params_for(kind)
+def attack_params(kind: str, preset_name: str) -> attacks.AttackParams:
+    """The advanced parameters, starting from the chosen preset. Keys carry the attack and preset so each keeps
+    its own."""
+    preset = attacks.params_for(kind, preset_name)
     single = kind == "fgsm"
-    with st.expander("Advanced attack parameters (start: the paper's preset)"):
+    tag = f"{kind}-{preset_name}"
+    with st.expander(f"Advanced attack parameters (start: the {preset_name} preset)"):
         columns = st.columns(3)
-        steps = columns[0].number_input("Steps", 1, 100, preset.steps, key=f"steps-{kind}", disabled=single,
+        steps = columns[0].number_input("Steps", 1, 100, preset.steps, key=f"steps-{tag}", disabled=single,
                                         help="FGSM is one step by definition")
         step_size = columns[1].number_input(
-            "Step size", 0.001, 0.5, preset.step_size, 0.005, format="%.3f", key=f"step_size-{kind}",
+            "Step size", 0.001, 0.5, preset.step_size, 0.005, format="%.3f", key=f"step_size-{tag}",
             disabled=single, placeholder="eps / steps",
             help="Empty means eps / steps (FGSM: one step of eps). PGD's preset is Madry's 0.01.")
         restarts = columns[2].number_input(
-            "Restarts", 1, 5, preset.restarts, key=f"restarts-{kind}",
+            "Restarts", 1, 5, preset.restarts, key=f"restarts-{tag}",
             help="A restart runs only if the previous runs failed; without a random start it repeats the same run")
-        random_start = columns[0].checkbox("Random start", preset.random_start, key=f"random_start-{kind}",
+        random_start = columns[0].checkbox("Random start", preset.random_start, key=f"random_start-{tag}",
                                            help="Start at a uniform random point of the eps-ball (PGD)")
-        decay = columns[1].number_input("Momentum decay", 0.0, 2.0, preset.decay, 0.1, key=f"decay-{kind}",
+        decay = columns[1].number_input("Momentum decay", 0.0, 2.0, preset.decay, 0.1, key=f"decay-{tag}",
                                         disabled=kind != "mim", help="MIM's momentum; any other attack has none")
-        loss = columns[2].selectbox("Loss", attacks.UNTARGETED_LOSSES, format_func=LOSS_NAMES.get, key=f"loss-{kind}",
+        loss = columns[2].selectbox("Loss", attacks.UNTARGETED_LOSSES, format_func=LOSS_NAMES.get, key=f"loss-{tag}",
                                     index=attacks.UNTARGETED_LOSSES.index(preset.loss))
-    return attacks.params_for(kind, steps=steps, step_size=step_size, random_start=random_start, decay=decay,
-                              loss=loss, restarts=restarts)
+    return attacks.params_for(kind, preset_name, steps=steps, step_size=step_size, random_start=random_start,
+                              decay=decay, loss=loss, restarts=restarts)
 
 
 def describe(kind: str, params: attacks.AttackParams) -> str:
@@ -189,46 +198,35 @@ else:
     label = st.columns(4)[0].selectbox("Its true class", range(10), index=clean_prediction(pair[0], image),
                                        key=f"label-{digest}", help=f"Suggested: what {pair[0]} reads before any attack")
 
-kind = st.radio("Attack", attacks.KINDS, horizontal=True, format_func=str.upper, key="kind", persist_state="session")
-chosen = attack_params(kind)
+choices = st.columns([3, 2])
+kind = choices[0].radio("Attack", attacks.KINDS, horizontal=True, format_func=str.upper, key="kind",
+                        persist_state="session")
+preset = choices[1].radio("Preset", list(attacks.PRESETS), horizontal=True, key="preset", persist_state="session",
+                          help=PRESET_HELP)
+chosen = attack_params(kind, preset)
 params = dataclasses.asdict(chosen)
 st.caption(f"{name}, true class {label}. {describe(kind, chosen)}")
 st.session_state["chosen_digit"] = {"image": image, "label": label, "name": name}
-st.session_state["chosen_attack"] = {"kind": kind, "params": params}
+st.session_state["chosen_attack"] = {"kind": kind, "preset": preset, "params": params}
+linked_digit = int(st.session_state["test_index"]) if source == "test" else None
+
+
+def remember_eps() -> None:
+    st.session_state["eps"] = st.session_state["eps_viewer"]["eps"]
 
 
 @st.fragment
 def compare(pair: list[str], image: np.ndarray, label: int, kind: str, params: dict) -> None:
-    """Everything the eps slider changes. Each model's whole eps grid is attacked once and cached: moving the
-    slider only indexes into it."""
-    eps = st.slider("Perturbation budget eps (L-inf, pixels in [0, 1])", 0.0, 0.5, 0.3, 0.02, key="eps")
-    step = int(np.argmin(np.abs(EPS_GRID - eps)))
+    """Each model's whole eps grid is attacked once (cached) and sent to the browser, where the slider moves
+    through it with no round-trip; the server hears the eps when the slider is released."""
     results = {name: response(name, image, label, kind, params) for name in pair}
-    for column, (name, result) in zip(st.columns(len(pair)), results.items(), strict=True):
-        clean, adversarial = result.adversarial[0], result.adversarial[step]
-        predicted = int(result.predictions[step])
-        with column:
-            st.subheader(name)
-            verdict = f"still {predicted}" if predicted == label else f"now {predicted}"
-            (st.success if predicted == label else st.error)(f"**{verdict}** at eps = {eps:.2f}")
-            if result.predictions[0] != label:
-                st.caption(f"{name} reads it as {result.predictions[0]} before any attack.")
-            pictures = st.columns(3)
-            pictures[0].image(figures.digit_image(clean, 5), caption="clean")
-            pictures[1].image(figures.digit_image(adversarial, 5), caption="adversarial")
-            pictures[2].image(figures.perturbation_image(torch.from_numpy(adversarial - clean), max(eps, 1e-6), 5),
-                              caption="perturbation (red +, blue -)")
-            flip = result.smallest_flipping_eps
-            st.write(f"Smallest eps that flips it: **{flip:.2f}**" if flip is not None
-                     else f"No eps up to {EPS_GRID[-1]} flips it.")
-            st.plotly_chart(charts.probability_bars(result.probabilities[0], result.probabilities[step], label),
-                            key=f"probabilities-{name}")
-            st.download_button("Download adversarial PNG", figures.png_bytes(figures.digit_image(adversarial)),
-                               file_name=f"{name}-{kind}-eps{eps:.2f}.png", mime="image/png", key=f"png-{name}",
-                               on_click="ignore")
+    eps = float(st.session_state.get("eps", 0.3))
+    EPS_VIEWER(data=eps_view.payload(results, label, kind, eps), key="eps_viewer", default={"eps": eps},
+               on_eps_change=remember_eps)
     st.plotly_chart(charts.true_class_probability_chart(
         EPS_GRID, {name: result.probabilities[:, label] for name, result in results.items()}, label, eps),
         key="true_class_probability")
+    share_link(links.query(models=pair, digit=linked_digit, attack=kind, preset=preset, eps=eps))
 
 
 compare(pair, image, label, kind, params)

@@ -2,13 +2,15 @@
 attacks of single digits over the eps grid (page 1 computes them, the latent page reuses them)."""
 
 import contextlib
+import dataclasses
 import threading
+from urllib.parse import urlencode
 
 import numpy as np
 import streamlit as st
 import torch
 
-from explorer import data, evaluate, models, projection, sweeps
+from explorer import attacks, data, evaluate, links, models, projection, sweeps
 
 EPS_GRID = np.array(sweeps.EPS_GRID)
 # Attacks run one at a time, whichever session asks. PyTorch already spreads each call over every core; several
@@ -71,3 +73,48 @@ def warm_up_umap() -> None:
             weights.append(models.read_card(models.resolve(name))["weights_sha256"])
     if not all(projection.has_layout(sha, sample()[0]) for sha in weights):
         threading.Thread(target=projection.warm_up, name="umap-warm-up", daemon=True).start()
+
+
+DEFAULT_PAIR = ("softmax", "triplet")
+
+
+def follow_link() -> None:
+    """Once per session, before any widget exists: the view the URL names goes into the widgets' state, and each
+    value that had to change is said at the top of the page (never a traceback)."""
+    if "link_followed" in st.session_state:
+        return
+    st.session_state["link_followed"] = True
+    available = models.available()
+    images, labels, indices = sample()
+    link = links.read(st.query_params.to_dict(), available=available, bundled=indices, kinds=attacks.KINDS,
+                      presets=list(attacks.PRESETS), eps_grid=EPS_GRID, projections=projection.METHODS)
+    st.session_state["link_notices"] = link.notices
+    defaults = [name for name in DEFAULT_PAIR if name in available] or available[:2]
+    st.session_state["model_pair"] = link.models or defaults
+    if link.digit is not None:
+        st.session_state["open_test_index"] = link.digit
+        position = int(np.flatnonzero(indices == link.digit)[0])
+        st.session_state["chosen_digit"] = {"image": images[position] / np.float32(255), "label": int(labels[position]),
+                                            "name": f"test digit #{link.digit}"}
+    if link.attack or link.preset:
+        kind, preset = link.attack or attacks.KINDS[0], link.preset or "paper"
+        st.session_state["kind"], st.session_state["preset"] = kind, preset
+        st.session_state["chosen_attack"] = {"kind": kind, "preset": preset,
+                                             "params": dataclasses.asdict(attacks.params_for(kind, preset))}
+    st.session_state["eps"] = 0.3 if link.eps is None else link.eps
+    if link.projection:
+        st.session_state["projection"] = link.projection
+
+
+def show_link_notices() -> None:
+    for notice in st.session_state.pop("link_notices", []):
+        st.warning(notice, icon=":material/link_off:")
+
+
+def share_link(view: dict[str, str]) -> None:
+    """The URL follows the view on every run; the popover hands out the whole link, with a copy button."""
+    st.query_params.from_dict(view)
+    base = (st.context.url or "").split("?")[0]
+    with st.popover("Share this view", icon=":material/link:"):
+        st.caption("Anyone who opens this link sees this page, digit, model pair, attack and eps.")
+        st.code(f"{base}?{urlencode(view)}", language=None, wrap_lines=True)

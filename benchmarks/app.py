@@ -9,7 +9,8 @@
    (what every start after the first pays), without (the very first start), and after the warm-up the app runs in
    the background when a checkpoint has no stored layout.
 5. The server's peak memory once all four models have been used.
-Targets (issue 4): slider <= 300 ms median, start <= 10 s, PCA <= 2 s, UMAP <= 20 s cold and 1 s warm, <= 2 GB.
+Targets: slider <= 50 ms median and 150 ms worst (issue 21), start <= 10 s, PCA <= 2 s, UMAP <= 20 s cold and 1 s
+warm, <= 2 GB (issue 4).
 """
 
 from __future__ import annotations
@@ -46,7 +47,12 @@ def seconds_until(page, condition, timeout_ms: int = 120_000) -> float:
     return time.perf_counter() - start
 
 
-FIRST_VERDICT = "() => document.querySelector(\"[data-testid='stAlert']\").innerText"
+# The eps view lives in a component's shadow root: found once, then read every animation frame.
+FIRST_VERDICT = """() => {
+  window.epsView ??= [...document.querySelectorAll('*')].find((e) => e.shadowRoot?.querySelector('.eps-viewer'))
+    ?.shadowRoot;
+  return window.epsView?.querySelector('.verdict')?.innerText ?? null;
+}"""
 
 
 def slider_move(page, slider, key: str) -> float:
@@ -79,20 +85,21 @@ def main() -> None:
         start = time.perf_counter()
         with running_app() as (url, server):
             page.goto(url)
-            alerts = page.get_by_test_id("stAlert")
-            expect(alerts.filter(has_text="at eps")).to_have_count(2, timeout=120_000)
+            verdicts = page.locator(".eps-viewer .verdict")
+            expect(verdicts).to_have_count(2, timeout=120_000)
             page.wait_for_selector(IDLE)
             print(f"start to page 1 drawn: {time.perf_counter() - start:.1f} s (target 10 s)")
 
             page.get_by_text("PGD", exact=True).click()
-            expect(alerts.filter(has_text="at eps")).to_have_count(2, timeout=120_000)
             page.wait_for_selector(IDLE, timeout=120_000)
-            slider = page.get_by_test_id("stSlider").get_by_role("slider")
+            expect(verdicts).to_have_count(2, timeout=120_000)
+            page.evaluate("() => { window.epsView = undefined; }")  # the page drew a new view
+            slider = page.locator(".eps-viewer input[type='range']")
             slider.focus()
             moves = [slider_move(page, slider, "ArrowRight" if move % 2 == 0 else "ArrowLeft")
                      for move in range(args.moves + 2)][2:]  # the first two warm the browser's rendering
             print(f"eps slider, warm, 2 models, PGD-40: median {1000 * statistics.median(moves):.0f} ms, worst "
-                  f"{1000 * max(moves):.0f} ms over {len(moves)} moves (target 300 ms median)")
+                  f"{1000 * max(moves):.0f} ms over {len(moves)} moves (target 50 ms median, 150 ms worst)")
 
             page.get_by_test_id("stSidebarNav").get_by_text("Latent space").click()
             charts = page.locator(".js-plotly-plot")
@@ -106,7 +113,7 @@ def main() -> None:
             page.get_by_test_id("stSidebarNav").get_by_text("Attack a digit").click()
             page.wait_for_selector(IDLE)
             choose_models(page, ["triplet-fgsm", "triplet-pgd"])
-            expect(alerts.filter(has_text="at eps")).to_have_count(2, timeout=120_000)
+            expect(verdicts).to_have_count(2, timeout=120_000)
             page.wait_for_selector(IDLE)
             print(f"server peak memory after all four models: {memory_bytes(server.pid) / 2**30:.2f} GB "
                   "(target 2 GB)")

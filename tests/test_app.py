@@ -1,3 +1,4 @@
+import base64
 import dataclasses
 import io
 import json
@@ -10,32 +11,79 @@ from streamlit.testing.v1 import AppTest
 from explorer import attacks, data, preprocess, results, sweeps
 
 
-def run_app() -> AppTest:
+def run_app(**link: str) -> AppTest:
+    """The app opened as a browser would open a link with this query (none: its plain address)."""
     app = AppTest.from_file("../app.py", default_timeout=120)
+    for name, value in link.items():
+        app.query_params[name] = value
     app.run()
     assert not app.exception, app.exception
     return app
 
 
-def verdicts(app: AppTest) -> list[str]:
-    return [element.value for element in [*app.success, *app.error]]
+def eps_view(app: AppTest) -> dict | None:
+    """What page 1 sent its in-browser eps view (the browser draws it, so AppTest reads what was sent)."""
+    views = [json.loads(element.proto.json) for element in app.get("bidi_component")]
+    return views[0] if views else None
+
+
+def verdicts(app: AppTest, eps: float | None = None) -> dict[str, int]:
+    """Each model's reading at `eps` (default: where the view opens)."""
+    view = eps_view(app)
+    step = view["start"] if eps is None else view["eps"].index(eps)
+    return {model["name"]: model["predictions"][step] for model in view["models"]}
 
 
 def test_the_attack_page_opens_with_both_default_models():
     app = run_app()
     assert app.title[0].value == "Attack a digit"
-    assert [header.value for header in app.subheader] == ["softmax", "triplet"]
-    assert len(verdicts(app)) == 2
+    assert list(verdicts(app)) == ["softmax", "triplet"]
+    assert eps_view(app)["eps"] == sweeps.EPS_GRID and eps_view(app)["eps"][eps_view(app)["start"]] == 0.3
 
 
-def test_moving_eps_changes_the_verdict_of_a_known_digit():
+def test_the_whole_eps_grid_goes_to_the_browser_with_the_verdicts_of_a_known_digit():
     app = run_app()
-    app.slider(key="eps").set_value(0.0).run()
-    assert all(v.startswith("**still 7**") for v in verdicts(app))
-    app.slider(key="eps").set_value(0.3).run()
-    assert not app.exception
-    # the first 7 of the sample: under FGSM (the default) at eps 0.3 triplet calls it a 3; softmax still sees a 7
-    assert [e.value for e in app.error] == ["**now 3** at eps = 0.30"]
+    view = eps_view(app)
+    assert view["label"] == 7  # the first 7 of the sample
+    assert verdicts(app, 0.0) == {"softmax": 7, "triplet": 7}
+    # under FGSM (the default) at eps 0.3 triplet calls it a 3; softmax still sees a 7
+    assert verdicts(app, 0.3) == {"softmax": 7, "triplet": 3}
+    for model in view["models"]:
+        adversarial = np.frombuffer(base64.b64decode(model["adversarial"]), np.uint8).reshape(-1, 28, 28)
+        clean = np.frombuffer(base64.b64decode(model["clean"]), np.uint8).reshape(28, 28)
+        assert adversarial.shape[0] == len(sweeps.EPS_GRID)
+        # within each eps (plus the byte rounding): the pictures are the attack's, not a stand-in
+        steps = np.abs(adversarial.astype(int) - clean).max(axis=(1, 2))
+        assert (steps <= np.round(np.array(sweeps.EPS_GRID) * 255) + 1).all() and steps[-1] > 0
+
+
+def test_a_shared_link_opens_the_view_it_names_and_the_url_follows_the_view():
+    _, labels, indices = data.load_sample()
+    a_three = int(indices[np.flatnonzero(labels == 3)[4]])
+    link = {"models": "triplet-pgd,softmax", "digit": str(a_three), "attack": "pgd", "preset": "strong", "eps": "0.2"}
+    app = run_app(**link)
+    assert not app.warning
+    assert app.session_state["model_pair"] == ["triplet-pgd", "softmax"]
+    assert app.session_state["chosen_digit"]["name"] == f"test digit #{a_three}"
+    assert app.session_state["chosen_attack"]["params"] == dataclasses.asdict(attacks.params_for("pgd", "strong"))
+    view = eps_view(app)
+    assert view["label"] == 3 and view["kind"] == "pgd" and view["eps"][view["start"]] == 0.2
+    assert dict(app.query_params) == {**link, "eps": "0.20"}
+    assert app.code[0].value.endswith("?" + "&".join(f"{k}={v}" for k, v in app.query_params.items()).replace(",",
+                                                                                                           "%2C"))
+    app.radio(key="kind").set_value("bim").run()
+    assert app.query_params["attack"] == "bim"
+
+
+def test_a_bad_link_gets_notices_and_the_nearest_valid_view():
+    app = run_app(models="nope", digit="seven", attack="cw", preset="weak", eps="0.9")
+    assert not app.exception, app.exception
+    notices = [warning.value for warning in app.warning]
+    assert len(notices) == 5, notices
+    assert "'nope'" in notices[0] and "eps 0.9 is not on the slider's grid" in notices[-1]
+    assert list(verdicts(app)) == ["softmax", "triplet"]  # the default pair, digit and attack
+    view = eps_view(app)
+    assert view["label"] == 7 and view["kind"] == "fgsm" and view["eps"][view["start"]] == 0.5
 
 
 def test_every_attack_runs():
@@ -91,7 +139,7 @@ def test_the_page_shares_the_chosen_digit_and_attack_with_the_other_pages():
     assert chosen["name"] == f"test digit #{indices[first_seven]}" and chosen["label"] == 7
     assert chosen["image"].dtype == np.float32
     assert np.array_equal(chosen["image"], data.to_tensor(images[first_seven : first_seven + 1])[0, 0].numpy())
-    assert app.session_state["chosen_attack"] == {"kind": "fgsm",
+    assert app.session_state["chosen_attack"] == {"kind": "fgsm", "preset": "paper",
                                                   "params": dataclasses.asdict(attacks.params_for("fgsm"))}
 
 
@@ -135,7 +183,7 @@ def test_another_page_can_open_a_test_digit_here():
 def test_an_uploaded_picture_is_made_an_mnist_digit_and_classified():
     app = run_app()
     app.radio(key="source").set_value("upload").run()
-    assert not app.subheader  # nothing to attack until a picture arrives
+    assert eps_view(app) is None  # nothing to attack until a picture arrives
     png, original = digit_png(2)
     app.file_uploader(key="upload").set_value(("two.png", png, "image/png")).run()
     assert not app.exception, app.exception
@@ -145,8 +193,7 @@ def test_an_uploaded_picture_is_made_an_mnist_digit_and_classified():
     assert chosen["image"].dtype == np.float32 and chosen["image"].shape == (28, 28)
     assert np.corrcoef(chosen["image"].ravel(), original.ravel())[0, 1] > 0.9
     assert any("inverted" in block.value for block in app.markdown)  # the preprocessing is explained
-    app.slider(key="eps").set_value(0.0).run()
-    assert [v.split(" at ")[0] for v in verdicts(app)] == ["**still 2**", "**still 2**"]
+    assert verdicts(app, 0.0) == {"softmax": 2, "triplet": 2}
 
 
 def test_a_file_that_is_not_an_image_gets_a_message_not_an_exception():
@@ -155,7 +202,7 @@ def test_a_file_that_is_not_an_image_gets_a_message_not_an_exception():
     app.file_uploader(key="upload").set_value(("digit.png", b"these bytes are not a picture", "image/png")).run()
     assert not app.exception, app.exception
     assert [e.value for e in app.error] == [preprocess.NOT_AN_IMAGE]
-    assert not app.subheader
+    assert eps_view(app) is None
 
 
 def test_the_drawing_pad_opens():
@@ -169,11 +216,10 @@ def test_the_drawing_pad_opens():
 def test_the_advanced_parameters_change_the_result():
     app = run_app()
     app.radio(key="kind").set_value("bim").run()
-    assert [e.value for e in app.error] == ["**now 9** at eps = 0.30"]  # triplet, BIM's 10 steps of eps/10
-    app.number_input(key="steps-bim").set_value(1).run()
+    assert verdicts(app, 0.3) == {"softmax": 7, "triplet": 9}  # BIM's 10 steps of eps/10
+    app.number_input(key="steps-bim-paper").set_value(1).run()
     assert not app.exception, app.exception
-    # one step of eps is FGSM, and gives FGSM's verdict
-    assert [e.value for e in app.error] == ["**now 3** at eps = 0.30"]
+    assert verdicts(app, 0.3) == {"softmax": 7, "triplet": 3}  # one step of eps is FGSM, and gives FGSM's verdict
     assert app.session_state["chosen_attack"]["params"]["steps"] == 1
 
 
@@ -187,8 +233,7 @@ def test_the_true_class_probability_is_drawn_against_eps():
         assert trace["y"][0] > 0.9  # both read the clean 7 confidently
     assert figure["data"][1]["y"][at_03] < 0.5  # triplet reads a 3 at eps 0.3: the 7 lost the vote
     assert figure["layout"]["shapes"][0]["x0"] == 0.3
-    app.slider(key="eps").set_value(0.1).run()
-    assert plotly_figure(app, "Probability of the true class (7)")["layout"]["shapes"][0]["x0"] == 0.1
+    assert plotly_figure(run_app(eps="0.1"), "Probability of the true class (7)")["layout"]["shapes"][0]["x0"] == 0.1
 
 
 def test_the_budget_page_runs_a_live_sweep_and_shows_digits_at_their_flipping_eps():
@@ -222,7 +267,7 @@ def test_a_broken_checkpoint_is_named_and_the_app_goes_on_without_it(tmp_path, m
         app = run_app()
         [message] = [element.value for element in app.sidebar.error]
         assert "**softmax** cannot be used" in message and "does not match the card" in message
-        assert [header.value for header in app.subheader] == ["triplet"]  # the page goes on with the model that loads
+        assert list(verdicts(app)) == ["triplet"]  # the page goes on with the model that loads
         app.switch_page("app_pages/gallery.py").run()
         app.selectbox(key="gallery_model").set_value("softmax").run()
         assert not app.exception, app.exception

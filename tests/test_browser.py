@@ -5,6 +5,7 @@ refresh the README's pictures). Never in the checkout by default: a tracked file
 every later result's code version dirty."""
 
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -33,16 +34,38 @@ def page(app_url):
         browser.close()
 
 
-def test_moving_the_eps_slider_changes_the_verdict(page):
-    alerts = page.get_by_test_id("stAlert")
-    expect(alerts.filter(has_text="now 3")).to_have_count(1, timeout=60_000)  # triplet, FGSM (the default), eps 0.30
+def test_the_eps_slider_answers_in_the_browser_and_the_link_follows_it(page):
+    verdicts = page.locator(".eps-viewer .verdict")  # Playwright's locators reach into the component's shadow root
+    expect(verdicts.filter(has_text="now 3")).to_have_count(1, timeout=60_000)  # triplet, FGSM (the default), eps 0.30
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=SCREENSHOTS / "attack.png", full_page=True)
-    slider = page.get_by_test_id("stSlider").get_by_role("slider")
+    slider = page.locator(".eps-viewer input[type='range']")
     slider.focus()
     slider.press("Home")  # eps 0: nothing can flip
-    expect(alerts.filter(has_text="still 7")).to_have_count(2, timeout=30_000)
-    expect(alerts.filter(has_text="now")).to_have_count(0)
+    expect(verdicts.filter(has_text="still 7 at eps = 0.00")).to_have_count(2, timeout=1_000)  # no server between
+    expect(page).to_have_url(re.compile(r"eps=0\.00"), timeout=10_000)  # the server heard the release
+    page.wait_for_selector(IDLE)
+    slider.press("End")
+    expect(verdicts.filter(has_text="at eps = 0.50")).to_have_count(2, timeout=1_000)
+    expect(page).to_have_url(re.compile(r"eps=0\.50"), timeout=10_000)
+    page.wait_for_selector(IDLE)
+
+
+def test_a_shared_link_opens_its_view_and_a_bad_one_the_nearest_valid_view(page, app_url):
+    fresh = page.context.browser.new_page(viewport={"width": 1400, "height": 1000})  # another student's laptop
+    try:
+        fresh.goto(f"{app_url}/?models=triplet,softmax&digit=2&attack=pgd&preset=paper&eps=0.2")
+        verdicts = fresh.locator(".eps-viewer .verdict")
+        expect(verdicts.filter(has_text="at eps = 0.20")).to_have_count(2, timeout=90_000)
+        expect(fresh.locator(".eps-viewer h3")).to_have_text(["triplet", "softmax"])
+        expect(fresh.get_by_text("test digit #2, true class 1. PGD: 40 steps")).to_be_visible()
+        fresh.goto(f"{app_url}/?models=nope&digit=seven&attack=cw&eps=9")
+        notices = fresh.get_by_test_id("stAlert")
+        expect(notices.filter(has_text="'nope'")).to_have_count(1, timeout=90_000)
+        expect(verdicts.filter(has_text="at eps = 0.50")).to_have_count(2, timeout=90_000)
+        expect(fresh.get_by_test_id("stException")).to_have_count(0)
+    finally:
+        fresh.close()
 
 
 def test_the_budget_page_draws_its_charts(page):

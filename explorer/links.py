@@ -1,0 +1,104 @@
+"""Shareable links: the view a URL's query names (models, digit, attack, preset, eps, 2-D projection), read back
+into valid values. A link can be stale or mistyped, so every bad value becomes the nearest valid one and a notice
+that says what was changed; nothing here ever raises on what a URL holds.
+
+    ?models=softmax,triplet&digit=0&attack=pgd&preset=paper&eps=0.2&projection=umap
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+FIELDS = ("models", "digit", "attack", "preset", "eps", "projection")
+
+
+@dataclass
+class Link:
+    """The valid part of a link (None where the URL named nothing usable) and a notice for each value dropped."""
+
+    models: list[str] | None = None
+    digit: int | None = None  # an MNIST test index among the bundled digits
+    attack: str | None = None
+    preset: str | None = None
+    eps: float | None = None  # a value of the eps grid
+    projection: str | None = None
+    notices: list[str] = field(default_factory=list)
+
+
+def _choice(link: Link, name: str, text: str, options: Sequence[str]) -> str | None:
+    value = text.strip().lower()
+    if value in options:
+        return value
+    link.notices.append(f"The link's {name} {text!r} is not one of {', '.join(options)}: the default is shown.")
+    return None
+
+
+def _models(link: Link, text: str, available: Sequence[str]) -> list[str] | None:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in available]
+    if unknown:
+        link.notices.append(f"The link names {', '.join(repr(n) for n in unknown)}, which this server does not "
+                            f"have: its checkpoints are {', '.join(available)}.")
+    known = list(dict.fromkeys(name for name in names if name in available))
+    if len(known) > 2:
+        link.notices.append(f"The app compares two models: showing {known[0]} and {known[1]}.")
+    return known[:2] or None
+
+
+def _digit(link: Link, text: str, bundled: np.ndarray) -> int | None:
+    try:
+        index = int(text)
+    except ValueError:
+        link.notices.append(f"The link's digit {text!r} is not a test index (a whole number from 0 to 9,999).")
+        return None
+    nearest = int(bundled[np.argmin(np.abs(bundled - index))])
+    if nearest != index:
+        link.notices.append(f"Test digit #{index} is not among the {len(bundled):,} bundled with the app: showing "
+                            f"the nearest one, #{nearest}.")
+    return nearest
+
+
+def _eps(link: Link, text: str, grid: np.ndarray) -> float | None:
+    try:
+        eps = float(text)
+    except ValueError:
+        link.notices.append(f"The link's eps {text!r} is not a number.")
+        return None
+    if not np.isfinite(eps):
+        link.notices.append(f"The link's eps {text!r} is not a number.")
+        return None
+    nearest = float(grid[np.argmin(np.abs(grid - eps))])
+    if abs(nearest - eps) > 1e-6:
+        link.notices.append(f"eps {eps:g} is not on the slider's grid ({grid[0]:g} to {grid[-1]:g} in steps of "
+                            f"{grid[1] - grid[0]:g}): showing eps {nearest:.2f}.")
+    return round(nearest, 4)
+
+
+def read(query: Mapping[str, str], *, available: Sequence[str], bundled: np.ndarray, kinds: Sequence[str],
+         presets: Sequence[str], eps_grid: np.ndarray, projections: Sequence[str]) -> Link:
+    """The view `query` names, each value checked against what this server offers."""
+    link = Link()
+    if text := query.get("models"):
+        link.models = _models(link, text, available)
+    if text := query.get("digit"):
+        link.digit = _digit(link, text, np.asarray(bundled))
+    if text := query.get("attack"):
+        link.attack = _choice(link, "attack", text, kinds)
+    if text := query.get("preset"):
+        link.preset = _choice(link, "preset", text, presets)
+    if text := query.get("eps"):
+        link.eps = _eps(link, text, np.asarray(eps_grid, dtype=float))
+    if text := query.get("projection"):
+        link.projection = _choice(link, "projection", text, projections)
+    return link
+
+
+def query(*, models: Sequence[str], digit: int | None, attack: str, preset: str, eps: float,
+          projection: str | None = None) -> dict[str, str]:
+    """The query that names a view (`digit` None for an upload or a drawing, which a link cannot carry)."""
+    values = {"models": ",".join(models), "digit": None if digit is None else str(digit), "attack": attack,
+              "preset": preset, "eps": f"{eps:.2f}", "projection": projection}
+    return {key: value for key, value in values.items() if value is not None}

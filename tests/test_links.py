@@ -1,0 +1,45 @@
+"""Shareable links: every value a URL can hold is read back into a valid view, with a notice for each change."""
+
+import numpy as np
+import pytest
+
+from explorer import links, sweeps
+
+OFFER = {"available": ["softmax", "triplet", "triplet-pgd"], "bundled": np.array([3, 10, 42, 9_000]),
+         "kinds": ["fgsm", "bim", "mim", "pgd"], "presets": ["paper", "strong"],
+         "eps_grid": np.array(sweeps.EPS_GRID), "projections": ["pca", "umap"]}
+
+
+def test_a_good_link_reads_back_exactly_what_it_was_made_from():
+    query = links.query(models=["triplet", "softmax"], digit=42, attack="pgd", preset="strong", eps=0.2,
+                        projection="umap")
+    link = links.read(query, **OFFER)
+    assert (link.models, link.digit, link.attack, link.preset, link.eps, link.projection) == (
+        ["triplet", "softmax"], 42, "pgd", "strong", 0.2, "umap")
+    assert link.notices == []
+
+
+@pytest.mark.parametrize(("query", "field", "value", "notice"), [
+    ({"models": "softmax,gone"}, "models", ["softmax"], "'gone'"),
+    ({"models": "gone"}, "models", None, "'gone'"),
+    ({"models": "softmax,triplet,triplet-pgd"}, "models", ["softmax", "triplet"], "two models"),
+    ({"digit": "40"}, "digit", 42, "nearest one, #42"),
+    ({"digit": "-5"}, "digit", 3, "nearest one, #3"),
+    ({"digit": "1e9"}, "digit", None, "not a test index"),
+    ({"attack": "CW"}, "attack", None, "'CW' is not one of"),
+    ({"attack": "PGD"}, "attack", "pgd", None),
+    ({"preset": "weak"}, "preset", None, "'weak'"),
+    ({"eps": "0.219"}, "eps", 0.22, "showing eps 0.22"),
+    ({"eps": "7"}, "eps", 0.5, "showing eps 0.50"),
+    ({"eps": "nan"}, "eps", None, "not a number"),
+    ({"eps": "zero"}, "eps", None, "not a number"),
+    ({"projection": "tsne"}, "projection", None, "'tsne'"),
+])
+def test_a_bad_value_becomes_the_nearest_valid_one_with_a_notice(query, field, value, notice):
+    link = links.read(query, **OFFER)
+    assert getattr(link, field) == value
+    if notice is None:
+        assert link.notices == []
+    else:
+        [message] = link.notices
+        assert notice in message
