@@ -48,33 +48,33 @@ def _models(link: Link, text: str, available: Sequence[str]) -> list[str] | None
     return known[:2] or None
 
 
-def _digit(link: Link, text: str, bundled: np.ndarray) -> int | None:
+def _nearest(link: Link, text: str, options: np.ndarray, parse: type, unreadable: str) -> float | None:
+    """The option nearest the number `text` names, or None (and `unreadable` said) when it names none."""
     try:
-        index = int(text)
+        value = parse(text)
     except ValueError:
-        link.notices.append(f"The link's digit {text!r} is not a test index (a whole number from 0 to 9,999).")
+        value = None
+    if value is None or not np.isfinite(value):
+        link.notices.append(unreadable)
         return None
-    nearest = int(bundled[np.argmin(np.abs(bundled - index))])
-    if nearest != index:
-        link.notices.append(f"Test digit #{index} is not among the {len(bundled):,} bundled with the app: showing "
-                            f"the nearest one, #{nearest}.")
+    return options[np.argmin(np.abs(options - value))].item()
+
+
+def _digit(link: Link, text: str, bundled: np.ndarray) -> int | None:
+    nearest = _nearest(link, text, bundled, int,
+                       f"The link's digit {text!r} is not a test index (a whole number from 0 to 9,999).")
+    if nearest is not None and nearest != int(text):
+        link.notices.append(f"Test digit #{int(text)} is not among the {len(bundled):,} bundled with the app: "
+                            f"showing the nearest one, #{nearest}.")
     return nearest
 
 
 def _eps(link: Link, text: str, grid: np.ndarray) -> float | None:
-    try:
-        eps = float(text)
-    except ValueError:
-        link.notices.append(f"The link's eps {text!r} is not a number.")
-        return None
-    if not np.isfinite(eps):
-        link.notices.append(f"The link's eps {text!r} is not a number.")
-        return None
-    nearest = float(grid[np.argmin(np.abs(grid - eps))])
-    if abs(nearest - eps) > 1e-6:
-        link.notices.append(f"eps {eps:g} is not on the slider's grid ({grid[0]:g} to {grid[-1]:g} in steps of "
-                            f"{grid[1] - grid[0]:g}): showing eps {nearest:.2f}.")
-    return round(nearest, 4)
+    nearest = _nearest(link, text, grid, float, f"The link's eps {text!r} is not a number.")
+    if nearest is not None and abs(nearest - float(text)) > 1e-6:
+        link.notices.append(f"eps {float(text):g} is not on the slider's grid ({grid[0]:g} to {grid[-1]:g} in steps "
+                            f"of {grid[1] - grid[0]:g}): showing eps {nearest:.2f}.")
+    return None if nearest is None else round(nearest, 4)
 
 
 def read(query: Mapping[str, str], *, available: Sequence[str], bundled: np.ndarray, kinds: Sequence[str],
