@@ -5,8 +5,8 @@ import plotly.graph_objects as go
 import streamlit as st
 import torch
 
-from app_pages.shared import ATTACKING, EPS_GRID, chosen_models, load_model, response, sample, usable
-from explorer import attacks, gallery, latent, migration, models, projection
+from app_pages.shared import ATTACKING, EPS_GRID, chosen_models, load_model, response, sample, share_link, usable
+from explorer import attacks, gallery, latent, links, migration, models, projection
 from explorer.latent_figure import UNKNOWN, Panel, migration_figure, panel
 
 SAMPLE_CHOICES = {"page": "the digit from page 1", "per_class": "one digit of each class", "sample": "a random sample"}
@@ -118,6 +118,9 @@ if clicked:
 summary = [f"**{panel.title}**: {int((panel.predictions[at_paper_eps] != panel.labels).sum())} of {len(labels)} "
            f"taken for another class at eps 0.30" for panel in panels]
 st.markdown(" · ".join(summary))
+share_link(links.query(models=pair, digit=None if indices[0] == UNKNOWN or choice != "page" else int(indices[0]),
+                       attack=kind, preset=chosen_attack.get("preset", "paper") if params else "paper",
+                       eps=float(st.session_state.get("eps", 0.3)), projection=method))
 st.caption("Click any digit to open it on page 1. The axes stay fixed while the digits move, so a long path means "
            "a large move in the latent space. A digit sitting between clusters in 2-D may still be firmly in one "
            f"cluster in 64-d: trust the colour (the class the model takes it for). Attack: {kind.upper()}, "

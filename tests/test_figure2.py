@@ -1,5 +1,6 @@
 """The latent-space view (the paper's Figure 2): projections, migrating digits, the figure, the CLI and the page."""
 
+import base64
 import json
 
 import numpy as np
@@ -133,8 +134,10 @@ def test_cli_refuses_a_digit_outside_the_sample():
     assert exit_info.value.code == 2
 
 
-def run_latent_page() -> AppTest:
+def run_latent_page(**link: str) -> AppTest:
     app = AppTest.from_file("../app.py", default_timeout=180)
+    for name, value in link.items():
+        app.query_params[name] = value
     app.run()
     app.switch_page("app_pages/latent.py").run()
     assert not app.exception, app.exception
@@ -155,3 +158,17 @@ def test_the_latent_page_draws_both_models_and_the_paper_figure():
     assert spec["layout"]["annotations"][0]["text"] == "triplet"
     assert len(spec["frames"]) == len(migration.EPS_FRAMES)
     assert spec["layout"]["sliders"][0]["active"] == migration.EPS_FRAMES.index(0.3)
+
+
+def test_a_link_to_the_latent_page_names_its_projection_and_highlighted_digit(sample):
+    _, labels, indices = sample
+    a_four = int(indices[np.flatnonzero(labels == 4)[2]])
+    app = run_latent_page(projection="umap", digit=str(a_four), attack="pgd")
+    assert app.radio(key="projection").value == "umap"
+    assert app.radio(key="latent_kind").value == "pgd"
+    spec = json.loads(app.get("plotly_chart")[0].proto.spec)
+    [start, _] = [trace["customdata"] for trace in spec["data"] if trace.get("name") == "clean digit (start)"]
+    assert np.frombuffer(base64.b64decode(start["bdata"]), start["dtype"]).tolist() == [a_four]  # the link's digit
+    assert app.query_params["projection"] == "umap" and app.query_params["digit"] == str(a_four)
+    app.radio(key="projection").set_value("pca").run()
+    assert app.query_params["projection"] == "pca"
