@@ -8,7 +8,7 @@ import numpy as np
 import streamlit as st
 import torch
 
-from app_pages.shared import EPS_GRID, chosen_models, load_model, response, sample, share_link
+from app_pages.shared import EPS_GRID, chosen_models, has_response, load_model, response, sample, share_link
 from explorer import attacks, charts, data, eps_view, figures, links, preprocess
 
 SOURCES = {"test": "Test set", "upload": "Upload a picture", "draw": "Draw"}
@@ -219,8 +219,16 @@ def remember_eps() -> None:
 def compare(pair: list[str], image: np.ndarray, label: int, kind: str, params: dict) -> None:
     """Each model's whole eps grid is attacked once (cached) and sent to the browser, where the slider moves
     through it with no round-trip; the server hears the eps when the slider is released."""
-    results = {name: response(name, image, label, kind, params) for name in pair}
     eps = float(st.session_state.get("eps", 0.3))
+    at_eps = float(EPS_GRID[np.argmin(np.abs(EPS_GRID - eps))])
+    first = st.empty()
+    if not all(has_response(name, image, label, kind, params) for name in pair):
+        # A new digit or attack: the verdicts at the slider's eps first (a tenth of the work), then the whole grid.
+        first_look = {name: response(name, image, label, kind, params, (at_eps,)) for name in pair}
+        with first:
+            EPS_VIEWER(data={**eps_view.payload(first_look, label, kind, at_eps), "pending": True}, key="eps_first")
+    results = {name: response(name, image, label, kind, params) for name in pair}
+    first.empty()
     EPS_VIEWER(data=eps_view.payload(results, label, kind, eps), key="eps_viewer", default={"eps": eps},
                on_eps_change=remember_eps)
     st.plotly_chart(charts.true_class_probability_chart(

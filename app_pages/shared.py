@@ -3,6 +3,8 @@ attacks of single digits over the eps grid (page 1 computes them, the latent pag
 
 import contextlib
 import dataclasses
+import hashlib
+import json
 import threading
 from urllib.parse import urlencode
 
@@ -11,6 +13,7 @@ import streamlit as st
 import torch
 
 from explorer import attacks, data, evaluate, links, models, projection, sweeps
+from explorer.shared_results import SharedResults
 
 EPS_GRID = np.array(sweeps.EPS_GRID)
 # Attacks run one at a time, whichever session asks. PyTorch already spreads each call over every core; several
@@ -54,13 +57,32 @@ def sample() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return data.load_sample()
 
 
-@st.cache_data(max_entries=64, show_spinner="Attacking the whole eps range once…")
-def response(model_name: str, image: np.ndarray, label: int, kind: str, params: dict) -> evaluate.EpsResponse:
-    """One digit attacked at every eps of EPS_GRID. Keyed on the 28x28 array itself (hashing 784 floats is cheap),
-    so test digits, uploads and drawings share it."""
-    model = load_model(model_name)
-    with ATTACKING:
-        return evaluate.eps_response(model, torch.from_numpy(image)[None], label, kind, EPS_GRID, **params)
+@st.cache_resource
+def shared_results() -> SharedResults[evaluate.EpsResponse]:
+    """Every session's attacks of single digits, one store per server: what one student computed, the class reads."""
+    return SharedResults(max_entries=512)
+
+
+def response_key(model_name: str, image: np.ndarray, label: int, kind: str, params: dict,
+                 eps: tuple[float, ...]) -> tuple:
+    """Keyed on the 28x28 array itself, so test digits, uploads and drawings share it."""
+    return model_name, hashlib.sha1(image.tobytes()).hexdigest(), label, kind, json.dumps(params, sort_keys=True), eps
+
+
+def response(model_name: str, image: np.ndarray, label: int, kind: str, params: dict,
+             eps: tuple[float, ...] = tuple(EPS_GRID)) -> evaluate.EpsResponse:
+    """One digit attacked at every eps of `eps` (the whole grid unless told), in one batched call; read-only."""
+    def attack() -> evaluate.EpsResponse:
+        model = load_model(model_name)
+        with ATTACKING:
+            return evaluate.eps_response(model, torch.from_numpy(image)[None], label, kind, np.array(eps), **params)
+
+    return shared_results().get(response_key(model_name, image, label, kind, params, eps), attack)
+
+
+def has_response(model_name: str, image: np.ndarray, label: int, kind: str, params: dict) -> bool:
+    """Whether the whole grid of this digit is already computed, by any session."""
+    return response_key(model_name, image, label, kind, params, tuple(EPS_GRID)) in shared_results()
 
 
 @st.cache_resource

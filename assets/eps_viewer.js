@@ -123,6 +123,11 @@ export default function ({ data, parentElement, setStateValue }) {
   Object.assign(slider, { type: "range", min: 0, max: data.eps.length - 1, step: 1, value: data.start });
   slider.setAttribute("aria-label", "Perturbation budget eps");
   heading.append("Perturbation budget eps (L-inf, pixels in [0, 1]): ", value);
+  if (data.pending) {
+    // The first look: the verdicts at the slider's eps while the server attacks the rest of the grid.
+    slider.disabled = true;
+    heading.append(element("span", "pending", " (attacking the other eps values…)"));
+  }
   const models = element("div", "models");
   const columns = data.models.map((model) => {
     model.adversarialBytes = bytes(model.adversarial);
