@@ -8,7 +8,7 @@ import numpy as np
 import streamlit as st
 import torch
 
-from app_pages.shared import EPS_GRID, chosen_models, has_response, load_model, response, sample, share_link
+from app_pages.shared import ATTACKING, EPS_GRID, chosen_models, has_response, load_model, response, sample, share_link
 from explorer import attacks, charts, data, eps_view, figures, links, preprocess
 
 SOURCES = {"test": "Test set", "upload": "Upload a picture", "draw": "Draw"}
@@ -224,7 +224,10 @@ def compare(pair: list[str], image: np.ndarray, label: int, kind: str, params: d
     first = st.empty()
     if not all(has_response(name, image, label, kind, params) for name in pair):
         # A new digit or attack: the verdicts at the slider's eps first (a tenth of the work), then the whole grid.
-        first_look = {name: response(name, image, label, kind, params, (at_eps,)) for name in pair}
+        queued = ATTACKING.waiting
+        with st.spinner(f"Attacking… ({queued} attack{'s' * (queued != 1)} queued before this one)" if queued
+                        else "Attacking…"):
+            first_look = {name: response(name, image, label, kind, params, (at_eps,)) for name in pair}
         with first:
             EPS_VIEWER(data={**eps_view.payload(first_look, label, kind, at_eps), "pending": True}, key="eps_first")
     results = {name: response(name, image, label, kind, params) for name in pair}

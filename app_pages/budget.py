@@ -32,7 +32,7 @@ def live_sweep(pair: tuple[str, ...], preset: str, count: int) -> dict:
 
     for name in pair:
         model = load_model(name)
-        with ATTACKING:
+        with ATTACKING.turn():
             result = sweeps.sweep(model, x, torch.from_numpy(y), preset, progress=False,
                                   on_attack=lambda kind, name=name: advance(f"{name}: {kind.upper()} at "
                                                                             f"{len(sweeps.EPS_GRID)} eps values"))
@@ -44,7 +44,7 @@ def live_sweep(pair: tuple[str, ...], preset: str, count: int) -> dict:
         for position in range(count):
             if len(tiles) == FLIPS_SHOWN:
                 break
-            with ATTACKING:
+            with ATTACKING.turn():
                 response = evaluate.eps_response(model, x[position], int(y[position]), "pgd",
                                                  np.array(sweeps.EPS_GRID), preset=preset)
             flip = response.smallest_flipping_eps

@@ -11,7 +11,7 @@ def attacked(model_name: str, eps: float, preset: str, count: int, seed: int | N
     images, labels, indices = sample()
     chosen = gallery.pick_digits(labels, count, seed)
     model = load_model(model_name)
-    with ATTACKING:
+    with ATTACKING.turn():
         return gallery.attack_digits(model, images[chosen], labels[chosen], indices[chosen], eps, preset)
 
 

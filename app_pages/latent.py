@@ -27,7 +27,7 @@ def fitted_projection(model_name: str, method: str) -> projection.Projection:
 def migrated(model_name: str, images: np.ndarray, labels: np.ndarray, kind: str, params: dict,
              eps_grid: tuple[float, ...]) -> migration.Migration:
     model = load_model(model_name)
-    with ATTACKING:
+    with ATTACKING.turn():
         return migration.migrate(model, torch.from_numpy(images)[:, None], torch.from_numpy(labels), kind, eps_grid,
                                  **params)
 

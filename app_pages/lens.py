@@ -13,13 +13,13 @@ ATTACKS = {"PGD-40 (paper preset)": "pgd", "APGD-CE (100 iterations)": "apgd-ce"
 
 @st.cache_data(max_entries=32, show_spinner="Measuring the loss around the digit…")
 def surface(model_name: str, image: np.ndarray, label: int, eps: float) -> lens.Surface:
-    with ATTACKING:
+    with ATTACKING.turn():
         return lens.loss_surface(load_model(model_name), torch.from_numpy(image)[None], label, eps)
 
 
 @st.cache_data(max_entries=32, show_spinner="Running the attacks…")
 def curve(model_name: str, image: np.ndarray, label: int, eps: float, kind: str) -> np.ndarray:
-    with ATTACKING:
+    with ATTACKING.turn():
         return lens.margin_curve(load_model(model_name), torch.from_numpy(image)[None], label, kind, eps)
 
 

@@ -14,11 +14,11 @@ import torch
 
 from explorer import attacks, data, evaluate, links, models, projection, sweeps
 from explorer.shared_results import SharedResults
+from explorer.turns import FIRST_LOOK, FULL, Turns
 
 EPS_GRID = np.array(sweeps.EPS_GRID)
-# Attacks run one at a time, whichever session asks. PyTorch already spreads each call over every core; several
-# sessions' calls at once oversubscribe a laptop's few cores, and everyone waits longer than they would in turn.
-ATTACKING = threading.Lock()
+# Attacks run one at a time, whichever session asks, the first looks at a new digit first (explorer.turns).
+ATTACKING = Turns()
 
 
 @st.cache_resource(show_spinner="Loading the model…")
@@ -74,7 +74,7 @@ def response(model_name: str, image: np.ndarray, label: int, kind: str, params: 
     """One digit attacked at every eps of `eps` (the whole grid unless told), in one batched call; read-only."""
     def attack() -> evaluate.EpsResponse:
         model = load_model(model_name)
-        with ATTACKING:
+        with ATTACKING.turn(FIRST_LOOK if len(eps) == 1 else FULL):
             return evaluate.eps_response(model, torch.from_numpy(image)[None], label, kind, np.array(eps), **params)
 
     return shared_results().get(response_key(model_name, image, label, kind, params, eps), attack)

@@ -1,4 +1,5 @@
-"""The store that lets a class share results: one computation per key however many sessions ask at once."""
+"""What lets one server serve a class: results computed once for every session that asks, heavy jobs one at a time
+with the quick ones first."""
 
 import threading
 import time
@@ -6,6 +7,7 @@ import time
 import pytest
 
 from explorer.shared_results import SharedResults
+from explorer.turns import FIRST_LOOK, FULL, Turns
 
 
 def test_thirty_callers_asking_at_once_share_one_computation():
@@ -61,3 +63,34 @@ def test_a_failed_computation_reaches_its_waiters_and_the_next_caller_tries_agai
     thread.join()
     assert errors == ["out of memory"]
     assert store.get("digit", lambda: "second try") == "second try"
+
+
+def test_one_job_at_a_time_and_the_first_looks_go_ahead_of_whole_grids():
+    turns = Turns()
+    order, running, overlaps = [], [], []
+    holding, queued = threading.Event(), threading.Event()
+
+    def job(name: str, priority: int) -> None:
+        with turns.turn(priority):
+            overlaps.append(len(running))
+            running.append(name)
+            if name == "first in":
+                holding.set()
+                queued.wait()  # every other job queues up behind this one
+            order.append(name)
+            running.remove(name)
+
+    threads = [threading.Thread(target=job, args=("first in", FULL))]
+    threads[0].start()
+    holding.wait()
+    for queued_before, (name, priority) in enumerate((("grid 1", FULL), ("look 1", FIRST_LOOK), ("grid 2", FULL),
+                                                      ("look 2", FIRST_LOOK))):
+        threads.append(threading.Thread(target=job, args=(name, priority)))
+        threads[-1].start()
+        while turns.waiting == queued_before:  # arrival order within a priority is the order served
+            time.sleep(0.001)
+    queued.set()
+    for thread in threads:
+        thread.join()
+    assert order == ["first in", "look 1", "look 2", "grid 1", "grid 2"]
+    assert overlaps == [0] * 5
