@@ -1,15 +1,18 @@
-"""A lesson with a class at once: the real server, N real browser sessions (Playwright + Chromium contexts) on this
-machine's CPU, all doing what a class does when the instructor sends one link.
+"""A lesson with a class at once: the real server on this machine's CPU, and N sessions doing what a class does when
+the instructor sends one link.
 
-    python benchmarks/load.py [--sessions 10 30] [--moves 10] [--digits 3]
+    python benchmarks/load.py [--sessions 10 30] [--browsers 10] [--moves 10] [--digits 3]
 
-For each class size, on a fresh server that the instructor has opened once, every session at once:
+Each class size runs twice on a fresh server (opened once by the instructor): with sessions that speak Streamlit's own
+websocket protocol (benchmarks/protocol.py: what the server must do, as 30 laptops would ask it), and, for sizes up
+to --browsers, with real browser sessions (Playwright + Chromium contexts, which on 2 cores compete with the server
+for the CPU that a class's laptops would bring). Every session at once:
 1. opens the shared link (a 7, PGD paper preset, eps 0.2, softmax vs triplet): seconds to its first verdicts;
-2. moves the eps slider `--moves` times: key press to the new verdicts drawn (in the browser), then waits until the
-   server has the released eps (the link follows);
+2. moves the eps slider `--moves` times: in a browser, key press to the new verdicts drawn (no server involved),
+   then the release reaching the server (the link follows); over the protocol, each release's run on the server;
 3. picks `--digits` new 7s (five distinct ones across the class, so sessions share them): seconds to the first
    verdicts and to the whole eps grid;
-4. opens the latent page: seconds to Figure 2 drawn.
+4. opens the latent page: seconds to Figure 2 drawn (over the protocol: to the end of its run).
 Reported: errors (exceptions on a page, timeouts; target 0), p50 and p95 of each step, the server's peak memory, and
 whether every session saw the very same results for the same digit, equal to a run of the same attack alone in this
 process (the eps view's id is a hash of everything it draws).
@@ -20,12 +23,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import json
 import re
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+import protocol
 from playwright.async_api import async_playwright, expect
 
 from explorer import attacks, data, eps_view, evaluate, models, sweeps
@@ -40,8 +45,12 @@ VIEWS = """() => [...document.querySelectorAll('*')].filter((e) => e.shadowRoot)
   .flatMap((e) => [...e.shadowRoot.querySelectorAll('.eps-viewer')])
   .filter((view) => view.querySelector('.verdict'))
   .map((view) => [view.dataset.id, !view.querySelector('.pending')])"""
-FIRST_VERDICT = """() => [...document.querySelectorAll('*')].filter((e) => e.shadowRoot)
-  .map((e) => e.shadowRoot.querySelector('.eps-viewer .verdict')).find(Boolean)?.innerText ?? null"""
+# The first verdict, read every animation frame while the slider moves: the view's shadow root is found once.
+FIRST_VERDICT = """() => {
+  window.epsView ??= [...document.querySelectorAll('*')].find((e) => e.shadowRoot?.querySelector('.eps-viewer'))
+    ?.shadowRoot;
+  return window.epsView?.querySelector('.verdict')?.innerText ?? null;
+}"""
 
 
 @dataclasses.dataclass
@@ -64,26 +73,32 @@ def sevens() -> list[int]:
 async def new_view(page, before: list, finished: bool) -> str:
     """Wait for an eps view that was not on the page before (a finished one if told); its id."""
     condition = f"([before, finished]) => ({VIEWS})().find(([id, done]) => !before.includes(id) && (done || !finished))"
+    # Every 50 ms, not every frame: a search of the whole page in each of 10 pages would load the CPU it measures.
     handle = await page.wait_for_function(condition, arg=[[view_id for view_id, _ in before], finished],
-                                          polling="raf", timeout=TIMEOUT_MS)
+                                          polling=50, timeout=TIMEOUT_MS)
     return (await handle.json_value())[0]
 
 
+def link_query() -> str:
+    return f"models={','.join(PAIR)}&digit={sevens()[0]}&attack={KIND}&preset=paper&eps={LINK_EPS}"
+
+
 async def lesson(browser, url: str, session: Session, moves: int, digits: int) -> None:
+    """The lesson in a browser."""
     context = await browser.new_context(viewport={"width": 1400, "height": 1000})
     page = await context.new_page()
     page.on("pageerror", lambda error: session.errors.append(f"page error: {error}"))
     indices = sevens()
     try:
         start = time.perf_counter()
-        await page.goto(f"{url}/?models={','.join(PAIR)}&digit={indices[0]}&attack={KIND}&preset=paper"
-                        f"&eps={LINK_EPS}")
+        await page.goto(f"{url}/?{link_query()}", timeout=TIMEOUT_MS)
         await new_view(page, [], finished=False)
         session.time("open the shared link: first verdicts", time.perf_counter() - start)
         session.seen[indices[0]] = await new_view(page, [], finished=True)
         await page.wait_for_selector(IDLE, timeout=TIMEOUT_MS)
 
         slider = page.locator(".eps-viewer input[type='range']").last
+        await page.evaluate("() => { window.epsView = undefined; }")  # the finished view replaced the first look
         await slider.focus()
         for move in range(moves):
             before = await page.evaluate(FIRST_VERDICT)
@@ -132,6 +147,51 @@ async def warm_up(browser, url: str) -> None:
     await page.close()
 
 
+def eps_views(run: protocol.Run) -> list[tuple[float, dict]]:
+    return [(at, json.loads(element.bidi_component.json)) for at, element in run.elements
+            if element.WhichOneof("type") == "bidi_component"
+            and element.bidi_component.component_name == "explorer.eps_viewer"]
+
+
+async def protocol_lesson(url: str, session: Session, moves: int, digits: int) -> None:
+    """The lesson over Streamlit's websocket protocol: the same runs a browser asks for, no browser."""
+    indices = sevens()
+    try:
+        async with protocol.Session(url) as client:
+            run = first_run = await client.run(link_query(), timeout=TIMEOUT_MS / 1000)
+            session.errors += run.exceptions()
+            views = eps_views(run)
+            session.time("open the shared link: first verdicts", views[0][0])
+            session.seen[indices[0]] = views[-1][1]["id"]
+            view_element = [e for _, e in run.elements if e.WhichOneof("type") == "bidi_component"][-1]
+            fragment = run.fragments[view_element.bidi_component.id]
+            for move in range(moves):
+                eps = LINK_EPS + (0.02 if move % 2 == 0 else 0)
+                client.set_component_state(view_element, {"eps": round(eps, 2)})
+                # A release reruns the page's fragment that holds the view, as the browser's does.
+                run = await client.run(link_query(), fragment=fragment, timeout=TIMEOUT_MS / 1000)
+                session.errors += run.exceptions()
+                session.time("release the eps slider: the server's run", run.seconds)
+            which = next(e for _, e in first_run.elements if e.WhichOneof("type") == "number_input"
+                         and e.number_input.label == "Which one of the class")
+            for pick in range(digits):
+                rank = 1 + (session.rank + pick) % SHARED_DIGITS
+                client.set_number(which, rank)
+                run = await client.run(link_query(), timeout=TIMEOUT_MS / 1000)
+                session.errors += run.exceptions()
+                views = eps_views(run)
+                session.time("pick a new digit: first verdicts", views[0][0])
+                session.time("pick a new digit: whole eps grid", views[-1][0])
+                session.seen[indices[rank]] = views[-1][1]["id"]
+            run = await client.run(link_query(), page="latent", timeout=TIMEOUT_MS / 1000)
+            session.errors += run.exceptions()
+            if run.first("plotly_chart") is None:
+                session.errors.append("the latent page drew no chart")
+            session.time("open the latent page", run.seconds)
+    except Exception as error:  # a timeout or a closed socket counts as an error of this session
+        session.errors.append(f"{type(error).__name__}: {error}")
+
+
 def alone(index: int) -> str:
     """The eps view's id for this digit attacked alone in this process, as page 1 attacks it."""
     images, labels, indices = data.load_sample()
@@ -147,26 +207,31 @@ def percentile(values: list[float], share: float) -> float:
     return float(np.percentile(values, share)) if values else float("nan")
 
 
-async def a_class(size: int, moves: int, digits: int) -> list[str]:
+async def a_class(size: int, moves: int, digits: int, browsers: bool) -> list[str]:
     """One lesson for `size` sessions at once on a fresh server; the report's lines."""
     sessions = [Session(rank) for rank in range(size)]
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         with running_app(timeout=120) as (url, server):
             await warm_up(browser, url)
+            if not browsers:
+                await browser.close()
             started = time.perf_counter()
-            await asyncio.gather(*(lesson(browser, url, session, moves, digits) for session in sessions))
+            await asyncio.gather(*(lesson(browser, url, session, moves, digits) if browsers
+                                   else protocol_lesson(url, session, moves, digits) for session in sessions))
             elapsed = time.perf_counter() - started
             peak = memory_bytes(server.pid, "VmHWM")
-        await browser.close()
+        if browsers:
+            await browser.close()
 
-    lines = [f"{size} sessions at once ({elapsed:.0f} s in all):"]
+    how = "browser sessions" if browsers else "sessions over the websocket protocol"
+    lines = [f"{size} {how} at once ({elapsed:.0f} s in all):"]
     errors = [f"session {s.rank}: {error}" for s in sessions for error in s.errors]
     lines.append(f"  errors: {len(errors)} (target 0)")
     lines += [f"    {error}" for error in errors]
     for step in dict.fromkeys(step for s in sessions for step in s.timings):
         values = [value for s in sessions for value in s.timings.get(step, [])]
-        unit, scale = ("ms", 1000) if step == "move the eps slider" else ("s", 1)
+        unit, scale = ("ms", 1000) if "eps slider" in step else ("s", 1)
         lines.append(f"  {step}: p50 {scale * percentile(values, 50):.{0 if unit == 'ms' else 2}f} {unit}, "
                      f"p95 {scale * percentile(values, 95):.{0 if unit == 'ms' else 2}f} {unit} "
                      f"({len(values)} samples)")
@@ -184,11 +249,13 @@ async def a_class(size: int, moves: int, digits: int) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sessions", type=int, nargs="+", default=[10, 30], help="class sizes, one lesson each")
+    parser.add_argument("--browsers", type=int, default=10, help="the largest class also run with real browsers")
     parser.add_argument("--moves", type=int, default=10)
     parser.add_argument("--digits", type=int, default=3, help="new digits each session picks")
     args = parser.parse_args()
     for size in args.sessions:
-        print("\n".join(asyncio.run(a_class(size, args.moves, args.digits))), flush=True)
+        for browsers in (False, True) if size <= args.browsers else (False,):
+            print("\n".join(asyncio.run(a_class(size, args.moves, args.digits, browsers))), flush=True)
 
 
 if __name__ == "__main__":
