@@ -9,7 +9,7 @@ import streamlit as st
 import torch
 
 from app_pages.shared import ATTACKING, EPS_GRID, chosen_models, has_response, load_model, response, sample, share_link
-from explorer import attacks, charts, data, eps_view, figures, links, preprocess
+from explorer import attacks, data, eps_view, figures, links, preprocess
 
 SOURCES = {"test": "Test set", "upload": "Upload a picture", "draw": "Draw"}
 PRESET_HELP = ("paper: the attacks as the paper states them; strong: margin loss, 100 steps, early stop, PGD with 5 "
@@ -234,9 +234,6 @@ def compare(pair: list[str], image: np.ndarray, label: int, kind: str, params: d
     first.empty()
     EPS_VIEWER(data=eps_view.payload(results, label, kind, eps), key="eps_viewer", default={"eps": eps},
                on_eps_change=remember_eps)
-    st.plotly_chart(charts.true_class_probability_chart(
-        EPS_GRID, {name: result.probabilities[:, label] for name, result in results.items()}, label, eps),
-        key="true_class_probability")
     share_link(links.query(models=pair, digit=linked_digit, attack=kind, preset=preset, eps=eps))
 
 

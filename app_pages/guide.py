@@ -73,7 +73,10 @@ still, and the lowest number is the one to believe. The **gradient-masking lens*
 """)
 
 st.header("A five-minute classroom script")
-st.markdown("Keep **softmax** and **triplet** selected in the sidebar, then go through the pages in order.")
+st.markdown("Keep **softmax** and **triplet** selected in the sidebar, then go through the pages in order. To have "
+            "the class follow on their own laptops, open **Share this view** under any view and send the link: it "
+            "opens the same page, digit, models, attack and eps for everyone, and one server computes each attack "
+            "once for the whole class.")
 st.page_link("app_pages/attack.py", label="1. Attack a digit (1 minute)", icon=":material/my_location:")
 st.markdown("""
 Leave the digit class at 7 and the attack at **FGSM**, and drag eps from 0 to 0.3. *Notice:* the triplet model,

@@ -68,6 +68,53 @@ function bars(label) {
   return { chart, columns };
 }
 
+const SVG = "http://www.w3.org/2000/svg";
+const COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728"]; // charts.MODEL_COLOURS, the other pages' colours
+
+function svg(tag, attributes, text) {
+  const node = document.createElementNS(SVG, tag);
+  Object.entries(attributes).forEach(([name, value]) => node.setAttribute(name, value));
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+// The true class's probability against eps, one line per model, the slider's eps marked: how fast each model gives
+// the digit up as the attacker's budget grows. The marker follows the slider with the rest of the view.
+function trueClassChart(data) {
+  const width = 800, height = 250, left = 50, right = 110, top = 30, bottom = 40;
+  const x = (eps) => left + (width - left - right) * eps / data.eps[data.eps.length - 1];
+  const y = (p) => top + (height - top - bottom) * (1 - p);
+  const chart = svg("svg", { viewBox: `0 0 ${width} ${height}`, class: "true-class", role: "img",
+                             "aria-label": `probability of the true class (${data.label}) against eps` });
+  chart.append(svg("text", { x: left, y: 16, class: "title" },
+                   `Probability of the true class (${data.label}) against eps`));
+  [0, 0.5, 1].forEach((p) => {
+    chart.append(svg("line", { x1: left, x2: width - right, y1: y(p), y2: y(p), class: "grid" }));
+    chart.append(svg("text", { x: left - 6, y: y(p) + 4, class: "tick end" }, p.toFixed(1)));
+  });
+  data.eps.forEach((eps, step) => {
+    if (step % 5 === 0) chart.append(svg("text", { x: x(eps), y: height - bottom + 16, class: "tick middle" },
+                                          eps.toFixed(1)));
+  });
+  chart.append(svg("text", { x: (left + width - right) / 2, y: height - 6, class: "tick middle" }, "eps (L-inf)"));
+  data.models.forEach((model, m) => {
+    const colour = COLOURS[m % COLOURS.length];
+    const points = data.eps.map((eps, step) => `${x(eps)},${y(model.probabilities[step][data.label])}`);
+    chart.append(svg("polyline", { points: points.join(" "), stroke: colour, class: "curve" }));
+    chart.append(svg("text", { x: width - right + 10, y: top + 16 * m + 4, fill: colour, class: "legend" },
+                     model.name));
+  });
+  const marker = svg("line", { y1: top, y2: height - bottom, class: "marker" });
+  chart.append(marker);
+  return {
+    chart,
+    move(eps) {
+      marker.setAttribute("x1", x(eps));
+      marker.setAttribute("x2", x(eps));
+    },
+  };
+}
+
 function modelColumn(model, label) {
   const column = element("section", "model");
   column.dataset.model = model.name;
@@ -135,7 +182,8 @@ export default function ({ data, parentElement, setStateValue }) {
     return modelColumn(model, data.label);
   });
   columns.forEach(({ column }) => models.append(column));
-  root.append(heading, slider, models);
+  const curves = trueClassChart(data);
+  root.append(heading, slider, models, curves.chart);
   parentElement.append(root);
 
   const draw = () => {
@@ -144,6 +192,7 @@ export default function ({ data, parentElement, setStateValue }) {
     value.textContent = eps.toFixed(2);
     slider.setAttribute("aria-valuetext", `eps ${eps.toFixed(2)}`);
     columns.forEach((column) => column.draw(step, eps, data));
+    curves.move(eps);
   };
   slider.addEventListener("input", draw);
   let settling;

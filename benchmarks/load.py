@@ -9,7 +9,8 @@ to --browsers, with real browser sessions (Playwright + Chromium contexts, which
 for the CPU that a class's laptops would bring). Every session at once:
 1. opens the shared link (a 7, PGD paper preset, eps 0.2, softmax vs triplet): seconds to its first verdicts;
 2. moves the eps slider `--moves` times: in a browser, key press to the new verdicts drawn (no server involved),
-   then the release reaching the server (the link follows); over the protocol, each release's run on the server;
+   then the release reaching the server (the link follows); over the protocol, a release every second (THINK_S)
+   and the server's run for it;
 3. picks `--digits` new 7s (five distinct ones across the class, so sessions share them): seconds to the first
    verdicts and to the whole eps grid;
 4. opens the latent page: seconds to Figure 2 drawn (over the protocol: to the end of its run).
@@ -39,6 +40,7 @@ from explorer.serve import CHROMIUM, CHROMIUM_ARGS, IDLE, memory_bytes, running_
 PAIR = ("softmax", "triplet")
 KIND, LINK_EPS = "pgd", 0.2
 SHARED_DIGITS = 5  # the new digits the class picks among: 7s number 1 to 5 of the bundled sample
+THINK_S = 1.0  # between two releases of a student's slider (the moves between them never reach the server)
 TIMEOUT_MS = 600_000  # thirty sessions' first attacks queue on two cores
 # The eps views drawn with their verdicts, in every component's shadow root: [id, finished (not a first look)].
 VIEWS = """() => [...document.querySelectorAll('*')].filter((e) => e.shadowRoot)
@@ -167,6 +169,7 @@ async def protocol_lesson(url: str, session: Session, moves: int, digits: int) -
             fragment = run.fragments[view_element.bidi_component.id]
             for move in range(moves):
                 eps = LINK_EPS + (0.02 if move % 2 == 0 else 0)
+                await asyncio.sleep(THINK_S)
                 client.set_component_state(view_element, {"eps": round(eps, 2)})
                 # A release reruns the page's fragment that holds the view, as the browser's does.
                 run = await client.run(link_query(), fragment=fragment, timeout=TIMEOUT_MS / 1000)

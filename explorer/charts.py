@@ -51,40 +51,6 @@ def flip_histogram(sweeps: dict, model_names: list[str], preset: str) -> go.Figu
     return figure
 
 
-def probability_bars(clean: Sequence[float], adversarial: Sequence[float], label: int) -> go.Figure:
-    """One digit's class probabilities before and after the attack, side by side, the true class named."""
-    classes = list(range(len(clean)))
-    figure = go.Figure([
-        go.Bar(x=classes, y=list(clean), name="clean", marker_color="#9e9e9e",
-               hovertemplate="clean: P(%{x}) = %{y:.3f}<extra></extra>"),
-        go.Bar(x=classes, y=list(adversarial), name="adversarial", marker_color="#d62728",
-               hovertemplate="adversarial: P(%{x}) = %{y:.3f}<extra></extra>"),
-    ])
-    figure.update_layout(
-        barmode="group", height=230, margin={"t": 10, "b": 30, "l": 50, "r": 10},
-        legend={"orientation": "h", "y": 1.12, "x": 0},
-        xaxis={"tickvals": classes, "ticktext": [f"{c} (true)" if c == label else str(c) for c in classes]},
-        yaxis={"title": "probability", "range": [0, 1.02]})
-    return figure
-
-
-def true_class_probability_chart(eps: Sequence[float], probabilities: dict[str, Sequence[float]], label: int,
-                                 current_eps: float) -> go.Figure:
-    """The true class's probability against eps, one line per model, the slider's eps marked: how fast each model
-    gives the digit up as the attacker's budget grows."""
-    figure = go.Figure()
-    for (name, values), colour in zip(probabilities.items(), MODEL_COLOURS, strict=False):
-        figure.add_trace(go.Scatter(
-            x=list(eps), y=list(values), name=name, mode="lines+markers", line={"color": colour, "width": 2.5},
-            hovertemplate=f"{name}<br>eps %{{x:.2f}}: P({label}) = %{{y:.3f}}<extra></extra>"))
-    figure.add_vline(x=current_eps, line={"dash": "dot", "color": "grey"}, annotation_text=f"eps {current_eps:.2f}")
-    figure.update_layout(
-        title={"text": f"Probability of the true class ({label}) against eps"}, height=320,
-        margin={"t": 50, "b": 40, "l": 50, "r": 10},
-        xaxis={"title": "eps (L-inf)", "range": [0, max(eps)]}, yaxis={"title": f"P({label})", "range": [0, 1.02]})
-    return figure
-
-
 def loss_surface_chart(surfaces: dict[str, object], label: int) -> go.Figure:
     """One heat map per model of the cross-entropy over the slice x + a sign(g) + b r (`lens.Surface`), the clean
     digit at the centre, each point's predicted class on hover; white contour lines where the verdict changes."""

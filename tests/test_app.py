@@ -223,17 +223,14 @@ def test_the_advanced_parameters_change_the_result():
     assert app.session_state["chosen_attack"]["params"]["steps"] == 1
 
 
-def test_the_true_class_probability_is_drawn_against_eps():
-    app = run_app()
-    figure = plotly_figure(app, "Probability of the true class (7)")
-    assert [trace["name"] for trace in figure["data"]] == ["softmax", "triplet"]
-    at_03 = sweeps.EPS_GRID.index(0.3)
-    for trace in figure["data"]:
-        assert trace["x"] == sweeps.EPS_GRID
-        assert trace["y"][0] > 0.9  # both read the clean 7 confidently
-    assert figure["data"][1]["y"][at_03] < 0.5  # triplet reads a 3 at eps 0.3: the 7 lost the vote
-    assert figure["layout"]["shapes"][0]["x0"] == 0.3
-    assert plotly_figure(run_app(eps="0.1"), "Probability of the true class (7)")["layout"]["shapes"][0]["x0"] == 0.1
+def test_the_true_class_probability_against_eps_goes_to_the_browser_for_each_model():
+    view = eps_view(run_app())
+    at_03 = view["eps"].index(0.3)
+    for model in view["models"]:
+        curve = [probabilities[view["label"]] for probabilities in model["probabilities"]]
+        assert len(curve) == len(sweeps.EPS_GRID) and curve[0] > 0.9  # both read the clean 7 confidently
+    assert view["models"][1]["probabilities"][at_03][7] < 0.5  # triplet reads a 3 at eps 0.3: the 7 lost the vote
+    assert eps_view(run_app(eps="0.1"))["start"] == view["eps"].index(0.1)  # where the view (and its marker) opens
 
 
 def test_the_budget_page_runs_a_live_sweep_and_shows_digits_at_their_flipping_eps():

@@ -43,6 +43,7 @@ def test_the_eps_slider_answers_in_the_browser_and_the_link_follows_it(page):
     slider.focus()
     slider.press("Home")  # eps 0: nothing can flip
     expect(verdicts.filter(has_text="still 7 at eps = 0.00")).to_have_count(2, timeout=1_000)  # no server between
+    expect(page.locator(".eps-viewer .true-class .marker")).to_have_attribute("x1", "50")  # the curve's eps 0
     expect(page).to_have_url(re.compile(r"eps=0\.00"), timeout=10_000)  # the server heard the release
     page.wait_for_selector(IDLE)
     slider.press("End")
