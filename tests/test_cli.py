@@ -1,3 +1,4 @@
+import argparse
 import subprocess
 import sys
 
@@ -11,11 +12,34 @@ def explorer(*args):
     return subprocess.run([sys.executable, "-m", "explorer.cli", *args], capture_output=True, text=True, timeout=300)
 
 
-def test_help_lists_the_subcommands():
+def subcommands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()):
+    """Every command line that ends in a subcommand, with its parser: ("data", "fetch"), ("attack",), ..."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                yield (*path, name), child
+                yield from subcommands(child, (*path, name))
+
+
+def test_every_subcommand_explains_each_of_its_options(capsys):
+    commands = dict(subcommands(cli.build_parser()))
+    assert {c[0] for c in commands} >= {"data", "models", "attack", "gallery", "figure2", "layouts", "evaluate",
+                                         "train"}
+    for command, parser in commands.items():
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main([*command, "--help"])
+        assert exit_info.value.code == 0
+        printed = capsys.readouterr().out
+        assert printed.startswith(f"usage: explorer {' '.join(command)}")
+        for action in parser._actions:
+            if action.option_strings and action.dest != "help":
+                assert action.help, f"explorer {' '.join(command)} {action.option_strings[0]} has no help"
+                assert action.option_strings[-1] in printed
+
+
+def test_the_module_runs_as_a_program():
     done = explorer("--help")
-    assert done.returncode == 0
-    for command in ("data", "models", "attack", "gallery", "train"):
-        assert command in done.stdout
+    assert done.returncode == 0 and "usage: explorer" in done.stdout
 
 
 def test_data_info_prints_class_counts(mnist_test, capsys):
