@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 import shutil
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from explorer import files
 
 _ATTACK_CODE = [*sorted((Path(__file__).parent / "attacks").glob("*.py")), Path(__file__).with_name("evaluate.py")]
 
@@ -62,11 +63,9 @@ class BatchStore:
         return torch.from_numpy(fooled), torch.from_numpy(zero_gradient.astype(bool))
 
     def put(self, key: str, fooled: torch.Tensor, zero_gradient: torch.Tensor) -> None:
-        """Through a temporary file, so a run killed while writing leaves no half batch behind."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        temporary = self.folder / f"{key}.tmp.npz"
-        np.savez(temporary, fooled=fooled.cpu().numpy(), zero_gradient=zero_gradient.cpu().numpy())
-        os.replace(temporary, self.folder / f"{key}.npz")
+        """Whole or not at all, so a run killed while writing leaves no half batch behind."""
+        with files.replacing(self.folder / f"{key}.npz") as temporary:
+            np.savez(temporary, fooled=fooled.cpu().numpy(), zero_gradient=zero_gradient.cpu().numpy())
 
     def clear(self) -> None:
         with contextlib.suppress(FileNotFoundError):

@@ -26,6 +26,7 @@ from typing import ClassVar
 import numpy as np
 from tqdm import tqdm
 
+from explorer import files
 from explorer.provenance import sha256_file
 
 SPLITS = ("train", "test")
@@ -208,15 +209,14 @@ def from_local_files(folder: Path | None, spec: DatasetSpec) -> Arrays:
 
 
 def download(url: str, dest: Path, timeout: float = 20.0) -> None:
-    """Download to `dest` through a temporary file, with a progress bar."""
-    tmp = dest.with_suffix(dest.suffix + ".part")
-    with urllib.request.urlopen(url, timeout=timeout) as response, open(tmp, "wb") as out:
+    """Download to `dest`, whole or not at all, with a progress bar."""
+    with (files.replacing(dest) as temporary, urllib.request.urlopen(url, timeout=timeout) as response,
+          open(temporary, "wb") as out):
         total = int(response.headers.get("Content-Length") or 0) or None
         with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name, leave=False) as bar:
             for chunk in iter(lambda: response.read(1 << 16), b""):
                 out.write(chunk)
                 bar.update(len(chunk))
-    os.replace(tmp, dest)
 
 
 def from_mirrors(spec: DatasetSpec) -> Arrays:
@@ -274,17 +274,9 @@ def check(arrays: Arrays, spec: DatasetSpec) -> None:
 
 
 def write_cache(arrays: Arrays, path: Path) -> None:
-    """Atomic: a reader sees either the old cache or the complete new one, never a partial file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """A reader sees either the old cache or the complete new one, never a partial file."""
+    with files.replacing(path) as temporary, open(temporary, "wb") as out:
+        np.savez(out, **arrays)
 
 
 def fetch(name: str = "mnist", local: Path | None = None, log: Callable[[str], None] = print) -> Path:
@@ -295,8 +287,7 @@ def fetch(name: str = "mnist", local: Path | None = None, log: Callable[[str], N
     if not os.access(existing, os.W_OK):
         raise DataError(f"the data folder {target.parent} is not writable: set EXPLORER_DATA to a folder you own")
     # A fetch killed while writing leaves its temporary file behind (the cache itself is only ever replaced whole)
-    for stale in target.parent.glob(f"{target.name}*.tmp"):
-        stale.unlink(missing_ok=True)
+    files.temporary_beside(target).unlink(missing_ok=True)
     tried = []
     for label, source in sources(spec, local):
         try:

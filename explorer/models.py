@@ -16,6 +16,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from explorer import files
 from explorer.provenance import sha256_file
 
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
@@ -137,15 +138,11 @@ def load(name_or_path: str | Path, device: str | torch.device = "cpu") -> ConvNe
 
 
 def save(model: ConvNet, path: Path, card: dict[str, Any]) -> Path:
-    """Write NAME.safetensors then NAME.json, each through a temporary file so neither is ever half-written."""
+    """Write NAME.safetensors then NAME.json, each whole or not at all."""
     path = path.with_suffix(".safetensors")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, tmp)
-    card = {**card, "weights_sha256": sha256_file(tmp)}
-    card_tmp = path.with_suffix(".json.tmp")
-    card_tmp.write_text(json.dumps(card, indent=2) + "\n")
-    os.replace(tmp, path)
-    os.replace(card_tmp, path.with_suffix(".json"))
+    with files.replacing(path) as temporary:
+        save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, temporary)
+        card = {**card, "weights_sha256": sha256_file(temporary)}
+    files.write_text(path.with_suffix(".json"), json.dumps(card, indent=2) + "\n")
     model.card = card
     return path

@@ -9,12 +9,11 @@ from __future__ import annotations
 import functools
 import json
 import operator
-import os
 from pathlib import Path
 
 import torch
 
-from explorer import data, latent, models, sweeps, table1
+from explorer import data, files, latent, models, sweeps, table1
 from explorer.batch_store import BatchStore
 from explorer.provenance import code_version, now, sha256_file
 from explorer.train import device_name, pick_device
@@ -38,10 +37,7 @@ def how_made(content: dict) -> str:
 
 
 def write_json(path: Path, content: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(path.suffix + ".tmp")
-    temporary.write_text(json.dumps(content, indent=2) + "\n")
-    os.replace(temporary, path)
+    files.write_text(path, json.dumps(content, indent=2) + "\n")
 
 
 class ResultsError(ValueError):

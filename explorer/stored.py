@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from explorer import data
+from explorer import data, files
 
 SHIPPED = Path(__file__).resolve().parent.parent / "assets" / "projections"
 
@@ -39,11 +38,9 @@ def read(path: Path, shape: tuple[int, ...]) -> np.ndarray | None:
 
 
 def write(path: Path, values: np.ndarray) -> None:
-    """Through a temporary file, so a reader never finds half an array."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.stem + ".tmp.npz")
-    np.savez(temporary, values=np.asarray(values, dtype=np.float32))
-    os.replace(temporary, path)
+    """Whole or not at all, so a reader never finds half an array."""
+    with files.replacing(path) as temporary:
+        np.savez(temporary, values=np.asarray(values, dtype=np.float32))
 
 
 def cached(name: str) -> Path:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import platform
 import time
 from dataclasses import asdict, dataclass
@@ -29,7 +28,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
-from explorer import attacks, data, models
+from explorer import attacks, data, files, models
 from explorer.losses import triplet_margin_loss
 from explorer.miners import MINERS
 from explorer.provenance import code_version, now
@@ -173,13 +172,11 @@ def save_state(run_dir: Path, model: models.ConvNet, optimizer: torch.optim.Opti
     for index, state in optimizer.state_dict()["state"].items():
         for key, value in state.items():
             tensors[f"optim.{index}.{key}"] = torch.as_tensor(value).detach().cpu().contiguous()
-    run_dir.mkdir(parents=True, exist_ok=True)
-    save_file(tensors, run_dir / "state.safetensors.tmp")
-    (run_dir / "state.json.tmp").write_text(json.dumps(meta, indent=2))
-    # The weights go first: a crash between the two renames leaves the older meta, which resumes a redo of the
+    # The weights go first: a crash between the two files leaves the older meta, which resumes a redo of the
     # batches since the last save from newer weights, never a meta that points past the weights.
-    os.replace(run_dir / "state.safetensors.tmp", run_dir / "state.safetensors")
-    os.replace(run_dir / "state.json.tmp", run_dir / "state.json")
+    with files.replacing(run_dir / "state.safetensors") as temporary:
+        save_file(tensors, temporary)
+    files.write_text(run_dir / "state.json", json.dumps(meta, indent=2))
 
 
 def load_state(run_dir: Path, model: models.ConvNet, optimizer: torch.optim.Optimizer) -> dict:

@@ -4,7 +4,7 @@ import pickle
 import numpy as np
 import pytest
 
-from explorer import data
+from explorer import data, files
 
 TEST_CLASS_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 
@@ -144,7 +144,7 @@ def test_a_read_only_cache_folder_says_what_to_do(tmp_path, monkeypatch):
 KILLED_FETCH = """
 import os, sys, time
 import numpy as np
-from explorer import data
+from explorer import data, files
 images, labels, _ = data.load_sample()
 arrays = {"train_images": images[:30], "train_labels": labels[:30],
           "test_images": images[30:40], "test_labels": labels[30:40]}
@@ -177,7 +177,7 @@ def test_a_fetch_killed_while_writing_leaves_the_cache_whole_and_the_next_fetch_
     fetch.kill()  # SIGKILL: no clean-up code runs
     fetch.wait(timeout=30)
     assert data.cache_path().read_bytes() == before  # never touched
-    assert len(list(tmp_path.glob("mnist.npz*.tmp"))) == 1  # the killed fetch's half-written file
+    assert files.temporary_beside(data.cache_path()).exists()  # the killed fetch's half-written file
 
     spec = data.DatasetSpec("mnist", {}, (), {"train": 30, "test": 10}, data.content_digest(small_arrays))
     monkeypatch.setitem(data.DATASETS, "mnist", spec)
