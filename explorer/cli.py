@@ -23,7 +23,7 @@ def data_info(args: argparse.Namespace) -> None:
     for split in data.SPLITS:
         labels = arrays[f"{split}_labels"]
         counts = np.bincount(labels, minlength=10)
-        print(f"  {split:5s} {len(labels):6d} digits; per class: {' '.join(str(c) for c in counts)}")
+        print(f"  {split:5s} {len(labels):6d} images; per class: {' '.join(str(c) for c in counts)}")
 
 
 def list_models(args: argparse.Namespace) -> None:

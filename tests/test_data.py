@@ -1,3 +1,4 @@
+import dataclasses
 import gzip
 import pickle
 
@@ -144,7 +145,7 @@ def test_a_read_only_cache_folder_says_what_to_do(tmp_path, monkeypatch):
 KILLED_FETCH = """
 import os, sys, time
 import numpy as np
-from explorer import data, files
+from explorer import data
 images, labels, _ = data.load_sample()
 arrays = {"train_images": images[:30], "train_labels": labels[:30],
           "test_images": images[30:40], "test_labels": labels[30:40]}
@@ -186,3 +187,37 @@ def test_a_fetch_killed_while_writing_leaves_the_cache_whole_and_the_next_fetch_
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mnist.npz"]  # clean: the stale half-file is gone
     with np.load(data.cache_path()) as cached:
         np.testing.assert_array_equal(cached["test_images"], small_arrays["test_images"])
+
+
+FASHION = data.DATASETS["fashion-mnist"]
+needs_debian_fashion = pytest.mark.skipif(not FASHION.system_folder.is_dir(),
+                                          reason="apt-get install dataset-fashion-mnist (.ci/run does)")
+
+
+@needs_debian_fashion
+def test_fashion_mnist_comes_verified_from_debians_package(tmp_path, monkeypatch):
+    monkeypatch.setenv("EXPLORER_DATA", str(tmp_path))
+    monkeypatch.setattr(data, "_MEMORY", {})
+    messages = []
+    data.fetch("fashion-mnist", log=messages.append)
+    assert "fetched from the system package's files" in messages[-1]
+    arrays = data.load_arrays("fashion-mnist")
+    assert arrays["train_images"].shape == (60_000, 28, 28) and arrays["test_images"].shape == (10_000, 28, 28)
+    assert np.bincount(arrays["test_labels"]).tolist() == [1_000] * 10
+    assert FASHION.class_names[int(arrays["test_labels"][0])] == "Ankle boot"  # the published first test item
+
+
+@needs_debian_fashion
+def test_a_damaged_fashion_mnist_file_is_refused_and_the_message_says_how_to_get_it(tmp_path, monkeypatch):
+    import shutil
+
+    monkeypatch.setenv("EXPLORER_DATA", str(tmp_path / "cache"))
+    copies = tmp_path / "copies"
+    shutil.copytree(FASHION.system_folder, copies)
+    (copies / "t10k-labels-idx1-ubyte.gz").write_bytes(b"\x1f\x8b damaged in transit")
+    monkeypatch.setitem(data.DATASETS, "fashion-mnist", dataclasses.replace(FASHION, system_folder=copies))
+    with pytest.raises(data.DataError) as error:
+        data.fetch("fashion-mnist", log=lambda message: None)
+    assert "t10k-labels-idx1-ubyte.gz has SHA-256" in str(error.value)
+    assert "apt-get install dataset-fashion-mnist" in str(error.value)
+    assert not data.cache_path("fashion-mnist").exists()
