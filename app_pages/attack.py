@@ -8,12 +8,20 @@ import numpy as np
 import streamlit as st
 import torch
 
-from app_pages.shared import ATTACKING, EPS_GRID, chosen_models, has_response, load_model, response, sample, share_link
+from app_pages.shared import (
+    ATTACKING,
+    EPS_GRID,
+    chosen_models,
+    has_response,
+    load_model,
+    preset_radio,
+    response,
+    sample,
+    share_link,
+)
 from explorer import attacks, data, eps_view, figures, links, preprocess
 
 SOURCES = {"test": "Test set", "upload": "Upload a picture", "draw": "Draw"}
-PRESET_HELP = ("paper: the attacks as the paper states them; strong: margin loss, 100 steps, early stop, PGD with 5 "
-               "restarts (stronger than the paper's, weaker than the converged evaluation on the Table 1 page)")
 # The eps view draws in the browser: moving the slider never waits for the server (assets/eps_viewer.*).
 EPS_VIEWER = st.components.v2.component(
     "explorer.eps_viewer", html="", js=(Path(__file__).parent.parent / "assets" / "eps_viewer.js").read_text(),
@@ -201,8 +209,7 @@ else:
 choices = st.columns([3, 2])
 kind = choices[0].radio("Attack", attacks.KINDS, horizontal=True, format_func=str.upper, key="kind",
                         persist_state="session")
-preset = choices[1].radio("Preset", list(attacks.PRESETS), horizontal=True, key="preset", persist_state="session",
-                          help=PRESET_HELP)
+preset = preset_radio("Preset", "preset", where=choices[1], persist_state="session")
 chosen = attack_params(kind, preset)
 params = dataclasses.asdict(chosen)
 st.caption(f"{name}, true class {label}. {describe(kind, chosen)}")

@@ -4,7 +4,7 @@ import numpy as np
 import streamlit as st
 import torch
 
-from app_pages.shared import ATTACKING, chosen_models, load_model
+from app_pages.shared import ATTACKING, chosen_models, load_model, preset_radio
 from explorer import attacks, charts, data, evaluate, figures, results, sweeps
 
 FLIPS_SHOWN = 8
@@ -60,9 +60,7 @@ def live_sweep(pair: tuple[str, ...], preset: str, count: int) -> dict:
 st.title("Epsilon budget")
 pair = chosen_models()
 committed = committed_sweeps()
-preset = st.radio("Attack preset", ["paper", "strong"], horizontal=True, key="budget_preset",
-                  help="paper: the attacks as the paper states them; strong: margin loss, 100 steps, restarts "
-                  "(stronger than the paper's, weaker than the converged evaluation on the Table 1 page)")
+preset = preset_radio("Attack preset", "budget_preset")
 st.plotly_chart(charts.sweep_chart(committed, pair, preset), key="sweep_chart")
 st.markdown(
     "Each curve is one attack. An honest evaluation's curves fall as eps grows, reach 0% where every digit can "

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from app_pages.shared import ATTACKING, load_model, sample, usable
+from app_pages.shared import ATTACKING, load_model, preset_radio, sample, usable
 from explorer import attacks, figures, gallery, models
 
 
@@ -29,10 +29,7 @@ if not usable([model_name]):
 # Rounded so the slider's float noise does not make new cache entries.
 eps = round(controls[1].slider("Perturbation budget eps (L-inf, pixels in [0, 1])", 0.0, 0.5, 0.3, 0.02,
                                key="gallery_eps"), 2)
-preset = controls[2].radio("Attack preset", ["paper", "strong"], horizontal=True, key="gallery_preset",
-                           help="paper: the attacks as the paper states them; strong: margin loss, 100 steps, "
-                           "restarts (stronger than the paper's, weaker than the converged evaluation on the "
-                           "Table 1 page)")
+preset = preset_radio("Attack preset", "gallery_preset", where=controls[2])
 choice = st.columns([2, 1, 1, 1])
 digits = choice[0].radio("Digits", ["one of each class", "random"], horizontal=True, key="gallery_digits",
                          help="one of each class: the bundled sample's first 0, first 1, … (then the second of "

@@ -100,6 +100,14 @@ def warm_up_umap() -> None:
 DEFAULT_PAIR = ("softmax", "triplet")
 
 
+def preset_radio(label: str, key: str, where=st, **options) -> str:
+    """The attack preset, the same choice and explanation on every page."""
+    return where.radio(label, list(attacks.PRESETS), horizontal=True, key=key, **options,
+                       help="paper: the attacks as the paper states them; strong: margin loss, 100 steps, early "
+                            "stop, PGD with 5 restarts (stronger than the paper's, weaker than the converged "
+                            "evaluation on the Table 1 page)")
+
+
 def follow_link() -> None:
     """Once per session, before any widget exists: the view the URL names goes into the widgets' state, and each
     value that had to change is said at the top of the page (never a traceback)."""
