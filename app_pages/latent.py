@@ -6,7 +6,7 @@ import streamlit as st
 import torch
 
 from app_pages.shared import ATTACKING, EPS_GRID, chosen_models, load_model, response, sample, share_link, usable
-from explorer import attacks, gallery, latent, links, migration, models, projection
+from explorer import attacks, data, gallery, latent, links, migration, models, projection
 from explorer.latent_figure import UNKNOWN, Panel, migration_figure, panel
 
 SAMPLE_CHOICES = {"page": "the digit from page 1", "per_class": "one digit of each class", "sample": "a random sample"}
@@ -61,9 +61,8 @@ def chosen_digits(choice: str, count: int, seed: int) -> tuple[np.ndarray, np.nd
             position = int(np.flatnonzero(labels == 7)[0])
             digit = {"image": images[position] / np.float32(255), "label": 7}
         image = np.asarray(digit["image"], dtype=np.float32)
-        match = np.flatnonzero((images == np.round(image * 255)).all(axis=(1, 2)))
-        index = int(indices[match[0]]) if len(match) else UNKNOWN
-        return image[None], np.array([int(digit["label"])]), np.array([index])
+        index = data.bundled_index(image)
+        return image[None], np.array([int(digit["label"])]), np.array([UNKNOWN if index is None else index])
     if choice == "per_class":
         rng = np.random.default_rng(seed)
         positions = np.array([rng.choice(np.flatnonzero(labels == c)) for c in range(10)])

@@ -383,6 +383,14 @@ def load_sample() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return npz["images"], npz["labels"].astype(np.int64), npz["indices"].astype(np.int64)
 
 
+def bundled_index(image: np.ndarray) -> int | None:
+    """The MNIST test index of the bundled digit with exactly these pixels (floats in [0, 1]), or None: an upload
+    or a drawing."""
+    images, _, indices = load_sample()
+    match = np.flatnonzero((images == np.round(np.asarray(image) * 255)).all(axis=(1, 2)))
+    return int(indices[match[0]]) if len(match) else None
+
+
 def make_sample(per_class: int = 200, seed: int = 0) -> dict[str, np.ndarray]:
     images, labels = load_mnist("test")
     rng = np.random.default_rng(seed)

@@ -221,3 +221,11 @@ def test_a_damaged_fashion_mnist_file_is_refused_and_the_message_says_how_to_get
     assert "t10k-labels-idx1-ubyte.gz has SHA-256" in str(error.value)
     assert "apt-get install dataset-fashion-mnist" in str(error.value)
     assert not data.cache_path("fashion-mnist").exists()
+
+
+def test_a_bundled_digit_is_recognised_by_its_pixels_and_an_upload_is_not():
+    images, _, indices = data.load_sample()
+    assert data.bundled_index(images[123] / np.float32(255)) == int(indices[123])
+    changed = images[123] / np.float32(255)
+    changed[14, 14] = 1 - changed[14, 14]  # one pixel off: a picture of its own
+    assert data.bundled_index(changed) is None
