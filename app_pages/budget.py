@@ -61,14 +61,20 @@ st.title("Epsilon budget")
 pair = chosen_models()
 committed = committed_sweeps()
 preset = preset_radio("Attack preset", "budget_preset")
-st.plotly_chart(charts.sweep_chart(committed, pair, preset), key="sweep_chart")
+swept = [name for name in pair if name in committed["accuracy"]]
+if unswept := [name for name in pair if name not in committed["accuracy"]]:
+    st.info(f"No committed sweep for {', '.join(unswept)} yet: `explorer evaluate --sweeps --models "
+            f"{' '.join(unswept)}` makes one, or run it live below.")
+if swept:
+    st.plotly_chart(charts.sweep_chart(committed, swept, preset), key="sweep_chart")
 st.markdown(
     "Each curve is one attack. An honest evaluation's curves fall as eps grows, reach 0% where every digit can "
     "be made grey (eps 0.5), and the iterative attacks (BIM, MIM, PGD) sit below FGSM. Compare the two presets: "
     "where the paper preset leaves digits standing and the strong one does not, the attack, not the model, "
     "made the difference.")
 st.subheader("The smallest eps that flips each digit")
-st.plotly_chart(charts.flip_histogram(committed, pair, preset), key="flip_histogram")
+if swept:
+    st.plotly_chart(charts.flip_histogram(committed, swept, preset), key="flip_histogram")
 st.caption(f"From `results/sweeps.json`: the first {committed['digits']:,} test digits, eps on a "
            f"{committed['eps'][1]:.2f} grid, any of the four attacks of the preset. Re-run it with "
            "`explorer evaluate --sweeps`.")

@@ -37,6 +37,13 @@ def list_models(args: argparse.Namespace) -> None:
         print(f"{name:14s} clean accuracy {card['clean_accuracy']:.2%}  {card.get('summary', '')}")
 
 
+def add_model(args: argparse.Namespace) -> None:
+    from explorer import own_models
+
+    path = own_models.add(args.weights, args.name)
+    print(f"{args.name}: added as {path} (card: {path.with_suffix('.json')})")
+
+
 def attack_digit(args: argparse.Namespace) -> None:
     import torch
 
@@ -201,7 +208,14 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.set_defaults(run=data_fetch)
     info.set_defaults(run=data_info)
 
-    commands.add_parser("models", help="list the shipped checkpoints").set_defaults(run=list_models)
+    models_parser = commands.add_parser("models", help="list the checkpoints, or add your own")
+    models_parser.set_defaults(run=list_models)
+    models_commands = models_parser.add_subparsers(dest="models_command")
+    add = models_commands.add_parser("add", help="add your own model: the explorer's ConvNet in safetensors, "
+                                     "checked, its clean accuracy measured, saved with a card")
+    add.add_argument("weights", type=Path, help="a .safetensors file of the ConvNet's weights")
+    add.add_argument("--name", required=True, help="the new checkpoint's name (lower-case letters, digits, - _)")
+    add.set_defaults(run=add_model)
 
     attack = commands.add_parser("attack", help="attack one test digit and save a PNG of the result")
     attack.add_argument("--model", default="softmax", help="a shipped name or a path to NAME.safetensors")

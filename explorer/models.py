@@ -103,22 +103,16 @@ def read_card(weights: Path) -> dict[str, Any]:
     return card
 
 
-def load(name_or_path: str | Path, device: str | torch.device = "cpu") -> ConvNet:
-    """Load a checkpoint in eval mode, its card as `model.card`. Raises CheckpointError saying what is wrong."""
-    weights = resolve(name_or_path)
-    if not weights.is_file():
-        known = ", ".join(available()) or "none"
-        raise CheckpointError(f"{weights}: no such checkpoint (shipped: {known})")
+def refuse_pickle(weights: Path) -> None:
     with open(weights, "rb") as f:
         head = f.read(16)
     if looks_like_pickle(head):
         raise CheckpointError(f"{weights}: this is a pickle (torch.save) file; it is refused because unpickling "
                               "can run code. Save the weights with safetensors instead.")
-    card = read_card(weights)
-    actual = sha256_file(weights)
-    if actual != card["weights_sha256"]:
-        raise CheckpointError(f"{weights}: its SHA-256 {actual[:12]}… does not match the card's "
-                              f"{card['weights_sha256'][:12]}…; the weights and card do not belong together")
+
+
+def convnet_from(weights: Path) -> ConvNet:
+    """The ConvNet holding these safetensors weights, or a CheckpointError naming the file and what is wrong."""
     try:
         state = load_file(weights)
     except (SafetensorError, OSError, ValueError) as exc:
@@ -129,6 +123,22 @@ def load(name_or_path: str | Path, device: str | torch.device = "cpu") -> ConvNe
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()
         raise CheckpointError(f"{weights}: the tensors do not fit the ConvNet ({' '.join(first[:3])})") from exc
+    return model
+
+
+def load(name_or_path: str | Path, device: str | torch.device = "cpu") -> ConvNet:
+    """Load a checkpoint in eval mode, its card as `model.card`. Raises CheckpointError saying what is wrong."""
+    weights = resolve(name_or_path)
+    if not weights.is_file():
+        known = ", ".join(available()) or "none"
+        raise CheckpointError(f"{weights}: no such checkpoint (shipped: {known})")
+    refuse_pickle(weights)
+    card = read_card(weights)
+    actual = sha256_file(weights)
+    if actual != card["weights_sha256"]:
+        raise CheckpointError(f"{weights}: its SHA-256 {actual[:12]}… does not match the card's "
+                              f"{card['weights_sha256'][:12]}…; the weights and card do not belong together")
+    model = convnet_from(weights)
     model.card = card
     model = model.to(device)
     if model.classifier.weight.device.type == "cpu":

@@ -112,3 +112,55 @@ def test_save_then_load_round_trips(tmp_path):
     x = torch.rand(2, 1, 28, 28)
     torch.testing.assert_close(loaded(x), model(x))
     assert loaded.card["weights_sha256"] == sha256_file(path)
+
+
+def test_your_own_convnet_becomes_a_checkpoint_like_the_shipped_ones(tmp_path, monkeypatch, mnist_test, capsys):
+    from explorer import cli
+
+    monkeypatch.setenv("EXPLORER_CHECKPOINTS", str(tmp_path / "checkpoints"))
+    mine = tmp_path / "made-elsewhere.safetensors"
+    torch.manual_seed(0)
+    made = models.ConvNet()
+    save_file({k: v.contiguous() for k, v in made.state_dict().items()}, mine)
+    assert cli.main(["models", "add", str(mine), "--name", "mine"]) == 0
+    assert "mine: added" in capsys.readouterr().out
+    assert models.available() == ["mine"]
+    loaded = models.load("mine")
+    images = data.to_tensor(mnist_test[0][:64])
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(images), made.eval()(images))
+    card = loaded.card
+    assert card["source"] == {"file": str(mine), "sha256": sha256_file(mine)}
+    assert 0.0 <= card["clean_accuracy"] <= 0.3  # an untrained network: about chance, measured, not assumed
+
+
+@pytest.mark.parametrize(("offer", "name", "message"), [
+    ("pickle", "theirs", "this is a pickle"),
+    ("wrong-shape", "theirs", "do not fit the ConvNet"),
+    ("good", "Bad Name!", "cannot name a checkpoint"),
+    ("good", "taken", "is taken"),
+    ("missing", "theirs", "no such file"),
+])
+def test_a_model_that_cannot_be_added_says_why_and_changes_nothing(tmp_path, monkeypatch, offer, name, message):
+    from explorer import cli
+
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    (folder / "taken.safetensors").write_bytes(b"")
+    monkeypatch.setenv("EXPLORER_CHECKPOINTS", str(folder))
+    offered = tmp_path / "offered.safetensors"
+    if offer == "pickle":
+        torch.save(models.ConvNet().state_dict(), offered)
+    elif offer == "wrong-shape":
+        save_file({"features.0.0.weight": torch.zeros(3, 3)}, offered)
+    elif offer == "good":
+        save_file({k: v.contiguous() for k, v in models.ConvNet().state_dict().items()}, offered)
+    before = sorted(p.name for p in folder.iterdir())
+    with pytest.raises(models.CheckpointError, match=message):
+        from explorer import own_models
+
+        own_models.add(offered, name)
+    assert sorted(p.name for p in folder.iterdir()) == before
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["models", "add", str(offered), "--name", name])
+    assert exit_info.value.code == 2
