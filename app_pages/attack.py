@@ -227,6 +227,7 @@ def compare(pair: list[str], image: np.ndarray, label: int, kind: str, params: d
     """Each model's whole eps grid is attacked once (cached) and sent to the browser, where the slider moves
     through it with no round-trip; the server hears the eps when the slider is released."""
     eps = float(st.session_state.get("eps", 0.3))
+    share_link(links.query(models=pair, digit=linked_digit, attack=kind, preset=preset, eps=eps))
     at_eps = float(EPS_GRID[np.argmin(np.abs(EPS_GRID - eps))])
     first = st.empty()
     if not all(has_response(name, image, label, kind, params) for name in pair):
@@ -241,7 +242,6 @@ def compare(pair: list[str], image: np.ndarray, label: int, kind: str, params: d
     first.empty()
     EPS_VIEWER(data=eps_view.payload(results, label, kind, eps), key="eps_viewer", default={"eps": eps},
                on_eps_change=remember_eps)
-    share_link(links.query(models=pair, digit=linked_digit, attack=kind, preset=preset, eps=eps))
 
 
 compare(pair, image, label, kind, params)
