@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from app_pages.own_model import add_model_form
 from app_pages.shared import follow_link, show_link_notices, usable, warm_up_umap
 from explorer import models
 
@@ -14,6 +15,7 @@ with st.sidebar:
     st.session_state["models"] = usable(st.multiselect(
         "Two models", models.available(), key="model_pair", max_selections=2,
         help="Softmax is the cross-entropy baseline; triplet is the paper's method (Table 1: Ours)."))
+    add_model_form()
 show_link_notices()
 
 warm_up_umap()

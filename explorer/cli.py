@@ -40,7 +40,7 @@ def list_models(args: argparse.Namespace) -> None:
 def add_model(args: argparse.Namespace) -> None:
     from explorer import own_models
 
-    path = own_models.add(args.weights, args.name)
+    path = own_models.add(args.weights, args.name, args.embedding)
     print(f"{args.name}: added as {path} (card: {path.with_suffix('.json')})")
 
 
@@ -211,9 +211,12 @@ def build_parser() -> argparse.ArgumentParser:
     models_parser = commands.add_parser("models", help="list the checkpoints, or add your own")
     models_parser.set_defaults(run=list_models)
     models_commands = models_parser.add_subparsers(dest="models_command")
-    add = models_commands.add_parser("add", help="add your own model: the explorer's ConvNet in safetensors, "
-                                     "checked, its clean accuracy measured, saved with a card")
-    add.add_argument("weights", type=Path, help="a .safetensors file of the ConvNet's weights")
+    add = models_commands.add_parser("add", help="add your own model (the explorer's ConvNet in safetensors, or "
+                                     "an ONNX classifier), checked, its clean accuracy measured, saved with a card")
+    add.add_argument("weights", type=Path, help="a .safetensors file of the ConvNet's weights, or a .onnx file "
+                     "mapping (N, 1, 28, 28) images in [0, 1] to 10 logits (needs pip install 'explorer[onnx]')")
+    add.add_argument("--embedding", help="ONNX only: the output name of the layer to treat as the latent space "
+                     "(default: the input of the dense layer that makes the logits)")
     add.add_argument("--name", required=True, help="the new checkpoint's name (lower-case letters, digits, - _)")
     add.set_defaults(run=add_model)
 

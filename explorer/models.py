@@ -1,7 +1,8 @@
 """The paper's ConvNet and the one place a checkpoint is saved or loaded.
 
 A checkpoint is NAME.safetensors (weights; safetensors cannot run code) beside NAME.json (its model card: how it
-was trained, on what data, how accurate it is). Pickles are never loaded.
+was trained, on what data, how accurate it is). Pickles are never loaded. A model added from ONNX is a GraphNet:
+its graph is in the card, its constants in the safetensors file.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from explorer import files
+from explorer.graph_net import GraphError, GraphNet
 from explorer.provenance import sha256_file
 
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
@@ -45,6 +47,8 @@ class ConvNet(nn.Module):
 
     Takes pixels in [0, 1]; the normalisation lives inside so attacks work in pixel space.
     """
+
+    embedding_dim = EMBEDDING_DIM
 
     def __init__(self) -> None:
         super().__init__()
@@ -111,12 +115,16 @@ def refuse_pickle(weights: Path) -> None:
                               "can run code. Save the weights with safetensors instead.")
 
 
-def convnet_from(weights: Path) -> ConvNet:
-    """The ConvNet holding these safetensors weights, or a CheckpointError naming the file and what is wrong."""
+def read_tensors(weights: Path) -> dict[str, torch.Tensor]:
     try:
-        state = load_file(weights)
+        return load_file(weights)
     except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(f"{weights}: not a readable safetensors file ({exc})") from exc
+
+
+def convnet_from(weights: Path) -> ConvNet:
+    """The ConvNet holding these safetensors weights, or a CheckpointError naming the file and what is wrong."""
+    state = read_tensors(weights)
     model = ConvNet()
     try:
         model.load_state_dict(state, strict=True)
@@ -126,7 +134,19 @@ def convnet_from(weights: Path) -> ConvNet:
     return model
 
 
-def load(name_or_path: str | Path, device: str | torch.device = "cpu") -> ConvNet:
+def graph_from(weights: Path, spec: dict[str, Any]) -> GraphNet:
+    """The GraphNet its card describes (a model added from ONNX), holding these weights."""
+    state = read_tensors(weights)
+    wanted = [f"t{i}" for i in range(len(spec["tensors"]))]
+    if sorted(state) != sorted(wanted):
+        raise CheckpointError(f"{weights}: holds {len(state)} tensors where its card's graph needs {len(wanted)}")
+    try:
+        return GraphNet(spec, [state[key] for key in wanted])
+    except GraphError as exc:
+        raise CheckpointError(f"{weights}: {exc}") from exc
+
+
+def load(name_or_path: str | Path, device: str | torch.device = "cpu") -> ConvNet | GraphNet:
     """Load a checkpoint in eval mode, its card as `model.card`. Raises CheckpointError saying what is wrong."""
     weights = resolve(name_or_path)
     if not weights.is_file():
@@ -138,16 +158,16 @@ def load(name_or_path: str | Path, device: str | torch.device = "cpu") -> ConvNe
     if actual != card["weights_sha256"]:
         raise CheckpointError(f"{weights}: its SHA-256 {actual[:12]}… does not match the card's "
                               f"{card['weights_sha256'][:12]}…; the weights and card do not belong together")
-    model = convnet_from(weights)
+    model = graph_from(weights, card["graph"]) if "graph" in card else convnet_from(weights)
     model.card = card
     model = model.to(device)
-    if model.classifier.weight.device.type == "cpu":
+    if torch.device(device).type == "cpu":
         # oneDNN's CPU convolutions run about 20% faster on channels-last weights (benchmarks/attacks.py).
         model = model.to(memory_format=torch.channels_last)
     return model.eval()
 
 
-def save(model: ConvNet, path: Path, card: dict[str, Any]) -> Path:
+def save(model: ConvNet | GraphNet, path: Path, card: dict[str, Any]) -> Path:
     """Write NAME.safetensors then NAME.json, each whole or not at all."""
     path = path.with_suffix(".safetensors")
     with files.replacing(path) as temporary:

@@ -293,30 +293,28 @@ def test_uploads_are_capped_by_the_server_below_what_preprocessing_accepts():
     assert cap_mb >= 1 and cap_mb * 2**20 <= preprocess.MAX_BYTES
 
 
-def test_your_own_model_goes_through_every_page(tmp_path, monkeypatch):
-    import shutil
-
+def test_your_own_models_go_through_every_page(tmp_path, monkeypatch):
     import streamlit as st
     import torch
+    from made_elsewhere import Theirs, export, install_onnx_extra
     from safetensors.torch import save_file
 
     from explorer import models, own_models
 
-    shipped = models.checkpoint_dir()
+    install_onnx_extra()
     monkeypatch.setenv("EXPLORER_CHECKPOINTS", str(tmp_path))
-    for suffix in (".safetensors", ".json"):
-        shutil.copy(shipped / f"softmax{suffix}", tmp_path / f"softmax{suffix}")
     torch.manual_seed(1)
-    save_file({k: v.contiguous() for k, v in models.ConvNet().state_dict().items()}, tmp_path / "theirs.bin")
-    own_models.add(tmp_path / "theirs.bin", "mine")
+    save_file({k: v.contiguous() for k, v in models.ConvNet().state_dict().items()}, tmp_path / "mine.bin")
+    own_models.add(tmp_path / "mine.bin", "mine")  # the explorer's ConvNet, trained elsewhere
+    own_models.add(export(Theirs(), tmp_path / "theirs.onnx"), "theirs")  # another architecture, from ONNX
     st.cache_resource.clear()  # the models loaded by earlier tests came from the shipped folder
     try:
-        app = run_app(models="softmax,mine")
-        assert list(verdicts(app)) == ["softmax", "mine"]
+        app = run_app(models="mine,theirs")
+        assert list(verdicts(app)) == ["mine", "theirs"]
         for page in ("latent", "budget", "table1", "lens", "gallery", "guide"):
             app.switch_page(f"app_pages/{page}.py").run()
             assert not app.exception, (page, app.exception)
         app.switch_page("app_pages/budget.py").run()
-        assert "No committed sweep for mine yet" in app.info[0].value
+        assert "No committed sweep for mine, theirs yet" in app.info[0].value
     finally:
         st.cache_resource.clear()

@@ -1,0 +1,42 @@
+"""The sidebar's "Add your own model": an upload becomes a checkpoint like the shipped ones and joins the pair."""
+
+import streamlit as st
+
+from explorer import models, own_models
+
+
+def add_uploaded() -> None:
+    # A button callback: it runs before the page does, so it may still set the model picker's value.
+    upload = st.session_state.get("own_model_file")
+    if upload is None:
+        st.session_state["own_model_message"] = ("error", "Choose a .safetensors or .onnx file first.")
+        return
+    name = st.session_state.get("own_model_name", "").strip() or own_models.suggested_name(upload.name)
+    embedding = st.session_state.get("own_model_embedding", "").strip() or None
+    try:
+        path = own_models.add_upload(upload.getvalue(), upload.name, name, embedding)
+    except models.CheckpointError as error:
+        st.session_state["own_model_message"] = ("error", str(error))
+        return
+    card = models.read_card(path)
+    st.session_state["model_pair"] = [*st.session_state.get("model_pair", [])[:1], name]
+    st.session_state["own_model_message"] = (
+        "success", f"Added **{name}**: {card['architecture']}, clean accuracy {card['clean_accuracy']:.2%} on the "
+        "10,000 test digits. It is now in the pair above, and in every page.")
+
+
+def add_model_form() -> None:
+    with st.expander("Add your own model", icon=":material/upload_file:"):
+        st.file_uploader(
+            "Weights", type=["safetensors", "onnx"], key="own_model_file",
+            help="The explorer's ConvNet in safetensors, or any ONNX classifier taking (N, 1, 28, 28) images in "
+                 "[0, 1] and giving 10 logits. Pickles are refused; nothing in the file is run as code. Up to 10 MB.")
+        st.text_input("Name", key="own_model_name", placeholder="from the file's name",
+                      help="Lower-case letters, digits, - and _.")
+        st.text_input("Embedding layer (ONNX only)", key="own_model_embedding",
+                      placeholder="the input of the last dense layer",
+                      help="The output name of the layer the latent page shows and the latent attack moves.")
+        st.button("Add", on_click=add_uploaded, icon=":material/add:",
+                  help="Checks the file and measures its clean accuracy on the 10,000 test digits (seconds).")
+        if message := st.session_state.pop("own_model_message", None):
+            (st.success if message[0] == "success" else st.error)(message[1])

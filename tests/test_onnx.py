@@ -1,0 +1,142 @@
+"""A model made outside the project, exported to ONNX, becomes a checkpoint like the shipped ones."""
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from made_elsewhere import ROOT, Theirs, export, install_onnx_extra
+from torch import nn
+
+from explorer import attacks, data, latent, models
+
+
+@pytest.fixture(scope="module", autouse=True)
+def onnx_extra():
+    install_onnx_extra()
+
+
+@pytest.fixture
+def checkpoints(tmp_path, monkeypatch):
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    monkeypatch.setenv("EXPLORER_CHECKPOINTS", str(folder))
+    return folder
+
+
+def test_an_onnx_classifier_goes_through_the_cli_and_runs_like_the_original(tmp_path, checkpoints, mnist_test,
+                                                                            capsys):
+    from explorer import cli
+
+    torch.manual_seed(0)
+    theirs = Theirs()
+    with torch.no_grad():  # running statistics that differ from (0, 1), so a wrong batch norm would show
+        theirs.embedding[1].running_mean.uniform_(-0.5, 0.5)
+        theirs.embedding[1].running_var.uniform_(0.5, 2.0)
+    offered = export(theirs, tmp_path / "theirs.onnx")
+    assert cli.main(["models", "add", str(offered), "--name", "theirs"]) == 0
+    assert "theirs: added" in capsys.readouterr().out
+    loaded = models.load("theirs")
+    assert "ONNX graph" in loaded.card["architecture"] and loaded.embedding_dim == 32
+    ops = {node["op"] for node in loaded.card["graph"]["nodes"]}
+    assert {"BatchNormalization", "Shape", "Gather", "Reshape", "AveragePool", "LeakyRelu"} <= ops
+
+    images = data.to_tensor(mnist_test[0][:64])
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(images), theirs(images), atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(loaded.embed(images), theirs.features(images), atol=1e-5, rtol=1e-4)
+    assert latent.embed(loaded, mnist_test[0][:8]).shape == (8, 32)
+
+    labels = torch.from_numpy(mnist_test[1][:16])
+    gradients = []
+    for model in (loaded, theirs):  # the attacks' gradients reach the pixels as they do through the original
+        pixels = images[:16].clone().requires_grad_(True)
+        nn.functional.cross_entropy(model(pixels), labels).backward()
+        gradients.append(pixels.grad)
+    assert gradients[0].abs().sum() > 0
+    torch.testing.assert_close(gradients[0], gradients[1], atol=1e-6, rtol=1e-3)
+    adversarial = attacks.attack(loaded, images[:16], labels, "pgd", 0.3)
+    assert float((adversarial - images[:16]).abs().max()) <= 0.3 + 1e-6
+
+
+def test_the_shipped_softmax_exported_and_added_back_is_the_same_model(tmp_path, checkpoints, mnist_test):
+    from explorer import own_models
+
+    shipped = models.load(ROOT / "checkpoints" / "softmax.safetensors")
+    added = models.load(own_models.add(export(shipped, tmp_path / "softmax.onnx"), "again"))
+    assert added.card["graph"]["embedding"] == "/dense/dense.2/Gemm_output_0"  # guessed: the logits' dense input
+    assert added.card["clean_accuracy"] == pytest.approx(shipped.card["clean_accuracy"], abs=1e-4)
+    images = data.to_tensor(mnist_test[0][:256])
+    with torch.no_grad():
+        torch.testing.assert_close(added.embed(images), shipped.embed(images), atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(added(images), shipped(images), atol=1e-4, rtol=1e-4)
+
+
+class Skip(Theirs):
+    """Its logits also read the convolutions directly, past the embedding."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.shortcut = nn.Linear(8 * 7 * 7, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.logits(self.features(x)) + self.shortcut(self.conv(x).flatten(1))
+
+
+class Flat(Theirs):
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.embedding(self.conv(x).flatten(1))
+
+
+class Sine(Theirs):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sin(super().forward(x))
+
+
+def offer(kind: str, path: Path) -> Path:
+    if kind == "garbage":
+        path.write_bytes(b"these bytes are not a protobuf")
+        return path
+    if kind == "colour":
+        return export(nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 10)), path, (1, 3, 32, 32))
+    model = {"skip": Skip(), "sine": Sine(), "five": Theirs(classes=5), "flat": Flat()}.get(kind, Theirs())
+    return export(model, path)
+
+
+@pytest.mark.parametrize(("kind", "embedding", "message"), [
+    ("garbage", None, "not a valid ONNX model"),
+    ("sine", None, "operators the explorer cannot run: Sin"),
+    ("colour", None, r"input has shape \(N, 3, 32, 32\)"),
+    ("five", None, r"it must give \(N, 10\)"),
+    ("skip", "/embedding/embedding.2/Sigmoid_output_0", "besides the embedding"),
+    ("fine", "no-such-layer", "no layer output named 'no-such-layer'"),
+    ("flat", "/conv/conv.4/Tanh_output_0", r"must be \(N, D\)"),
+])
+def test_an_onnx_file_that_cannot_serve_gets_a_one_line_reason_and_changes_nothing(tmp_path, checkpoints, kind,
+                                                                                   embedding, message):
+    from explorer import own_models
+
+    offered = offer(kind, tmp_path / f"{kind}.onnx")
+    with pytest.raises(models.CheckpointError, match=message) as error:
+        own_models.add(offered, "theirs", embedding)
+    assert "\n" not in str(error.value)
+    assert list(checkpoints.iterdir()) == []
+
+
+def test_without_the_onnx_package_the_message_says_how_to_get_it(tmp_path, checkpoints, monkeypatch):
+    from explorer import own_models
+
+    offered = export(Theirs(), tmp_path / "theirs.onnx")
+    monkeypatch.setitem(sys.modules, "onnx", None)  # what `import onnx` meets where the extra is not installed
+    with pytest.raises(models.CheckpointError, match=r"pip install 'explorer\[onnx\]'"):
+        own_models.add(offered, "theirs")
+
+
+def test_a_card_whose_graph_does_not_match_its_weights_is_refused(tmp_path, checkpoints):
+    from explorer import own_models
+
+    added = own_models.add(export(Theirs(), tmp_path / "theirs.onnx"), "theirs")
+    other = checkpoints / "other.safetensors"
+    models.save(models.ConvNet(), other, {k: v for k, v in models.read_card(added).items() if k != "weights_sha256"})
+    with pytest.raises(models.CheckpointError, match="tensors where its card's graph needs"):
+        models.load("other")
