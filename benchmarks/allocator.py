@@ -21,7 +21,7 @@ import json, resource, sys, time
 from explorer import allocator, attacks, data, models, sweeps
 tuned = allocator.keep_freed_memory() if sys.argv[1] == "tuned" else False
 model = models.load("triplet-pgd")
-images, labels = data.load_mnist("test")
+images, labels = data.load_split("test")
 digits = int(sys.argv[2])
 x, y = data.to_tensor(images[:digits]), __import__("torch").as_tensor(labels[:digits])
 start = time.perf_counter()

@@ -49,7 +49,7 @@ def main() -> None:
     args = parser.parse_args()
 
     model = models.load("softmax")
-    images, labels = data.load_mnist("test")
+    images, labels = data.load_split("test")
     x, y = data.to_tensor(images[: args.digits]), torch.from_numpy(labels[: args.digits])
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, softmax model, eps 0.3")
 

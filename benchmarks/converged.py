@@ -29,7 +29,7 @@ def main() -> None:
     from pyautoattack import AutoAttack
 
     model = models.load(args.model)
-    images, labels = data.load_mnist("test")
+    images, labels = data.load_split("test")
     x, y = data.to_tensor(images[: args.digits]), torch.from_numpy(labels[: args.digits])
     print(f"{args.model}, first {args.digits} test digits, eps 0.3, {torch.get_num_threads()} threads", flush=True)
 

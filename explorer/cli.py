@@ -50,7 +50,7 @@ def attack_digit(args: argparse.Namespace) -> None:
     from explorer import attacks, data, figures, models
 
     model = models.load(args.model)
-    images, labels = data.load_mnist("test")
+    images, labels = data.load_split("test")
     if not 0 <= args.index < len(images):
         raise ValueError(f"--index must be in 0..{len(images) - 1}, not {args.index}")
     clean = data.to_tensor(images[args.index : args.index + 1])
@@ -186,8 +186,8 @@ def evaluate_models(args: argparse.Namespace) -> None:
 def train_recipe(args: argparse.Namespace) -> None:
     from explorer import train
 
-    path = train.train(args.recipe, runs=args.runs, device=args.device, seed=args.seed, resume=args.resume,
-                       fresh=args.fresh, epochs=args.epochs)
+    path = train.train(args.recipe, dataset=args.dataset, runs=args.runs, device=args.device, seed=args.seed,
+                       resume=args.resume, fresh=args.fresh, epochs=args.epochs)
     print(f"wrote {path} and its card {path.with_suffix('.json')}")
 
 
@@ -297,14 +297,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     trainer = commands.add_parser("train", help="train a recipe of Table 1 into checkpoints/")
     trainer.add_argument("recipe", choices=sorted(train.RECIPES))
+    trainer.add_argument("--dataset", default="mnist", choices=sorted(data.DATASETS),
+                         help="what to train on (default mnist); on fashion-mnist the checkpoint is fashion-RECIPE")
     trainer.add_argument("--resume", action="store_true", help="continue an interrupted run from its last epoch")
     trainer.add_argument("--fresh", action="store_true", help="discard an earlier run's state and start over")
     trainer.add_argument("--device", default="auto", help="auto, cpu or cuda")
     trainer.add_argument("--seed", type=int, default=0, help="seeds the data order and attack noise (default 0)")
     trainer.add_argument("--epochs", type=int, help="override the recipe's number of epochs")
     trainer.add_argument("--runs", type=Path, default=Path("runs"), help="where resumable run state lives")
-    trainer.set_defaults(run=train_recipe, interrupted="the last save is in {runs}/{recipe}: run the same command "
-                         "with --resume to go on from it")
+    trainer.set_defaults(run=train_recipe, interrupted="the last save is under {runs}: run the same command with "
+                         "--resume to go on from it")
     return parser
 
 

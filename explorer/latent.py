@@ -59,8 +59,8 @@ def report(names: list[str]) -> dict[str, dict]:
     """Latent geometry of each model, by name: on the bundled 2,000 test digits (pairwise distances, silhouette)
     and k-NN accuracy of the 10,000 test embeddings against the 60,000 training ones (see DIGITS)."""
     sample_images, sample_labels, _ = data.load_sample()
-    train_images, train_labels = data.load_mnist("train")
-    test_images, test_labels = data.load_mnist("test")
+    train_images, train_labels = data.load_split("train")
+    test_images, test_labels = data.load_split("test")
     rows = {}
     for name in names:
         model = models.load(name)

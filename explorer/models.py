@@ -17,7 +17,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from explorer import files
+from explorer import data, files
 from explorer.graph_net import GraphError, GraphNet
 from explorer.provenance import sha256_file
 
@@ -87,6 +87,12 @@ def resolve(name_or_path: str | Path) -> Path:
 def available() -> list[str]:
     """Names of the checkpoints in the checkpoint folder."""
     return sorted(p.stem for p in checkpoint_dir().glob("*.safetensors") if p.with_suffix(".json").is_file())
+
+
+def dataset_of(card: dict[str, Any]) -> str:
+    """The dataset a checkpoint was trained (or measured) on, known by its card's data digest."""
+    return next((spec.name for spec in data.DATASETS.values() if spec.content_sha256 == card.get("data_sha256")),
+                "mnist")
 
 
 def looks_like_pickle(head: bytes) -> bool:

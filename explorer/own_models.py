@@ -49,7 +49,7 @@ def add(source: Path, name: str, embedding: str | None = None, origin: str | Non
         raise models.CheckpointError(f"{source}: no such file")
     model, architecture = read(source, embedding)
     model.eval()
-    images, labels = data.load_mnist("test")
+    images, labels = data.load_split("test")
     with torch.no_grad():
         wrong = evaluate.misclassified(model, data.to_tensor(images), torch.from_numpy(labels))
     card = {"name": name, "recipe": None, "summary": f"your own model, added from {source.name}", "params": {},

@@ -67,7 +67,7 @@ def made_by(command: str, **settings) -> dict:
 
 
 def first_test_digits(count: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    images, labels = data.load_mnist("test")
+    images, labels = data.load_split("test")
     return data.to_tensor(images[:count]).to(device), torch.from_numpy(labels[:count]).to(device)
 
 

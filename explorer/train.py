@@ -116,6 +116,11 @@ class TrainingError(RuntimeError):
     pass
 
 
+def checkpoint_name(recipe: str, dataset: str = "mnist") -> str:
+    """'softmax' on MNIST, 'fashion-softmax' on Fashion-MNIST."""
+    return data.DATASETS[dataset].checkpoint_prefix + recipe
+
+
 def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)})"
@@ -199,6 +204,7 @@ def load_state(run_dir: Path, model: models.ConvNet, optimizer: torch.optim.Opti
 def train(
     recipe_name: str,
     *,
+    dataset: str = "mnist",
     runs: Path = Path("runs"),
     out: Path | None = None,
     device: str = "auto",
@@ -210,20 +216,23 @@ def train(
     progress: bool = True,
     save_every_s: float = 300,
 ) -> Path:
-    """Train a recipe, saving a resumable state at the end of each epoch and, within one, whenever `save_every_s`
-    seconds have passed since the last save (an epoch of PGD twins is an hour on a laptop CPU); write the checkpoint
-    and card to `out`."""
+    """Train a recipe on a dataset, saving a resumable state at the end of each epoch and, within one, whenever
+    `save_every_s` seconds have passed since the last save (an epoch of PGD twins is an hour on a laptop CPU); write
+    the checkpoint and card to `out` (default: the checkpoint folder, named checkpoint_name(recipe, dataset))."""
     if recipe_name not in RECIPES:
         raise TrainingError(f"unknown recipe {recipe_name!r}; choose one of {', '.join(RECIPES)}")
+    if dataset not in data.DATASETS:
+        raise TrainingError(f"unknown dataset {dataset!r}; choose one of {', '.join(data.DATASETS)}")
     recipe = RECIPES[recipe_name]
+    name = checkpoint_name(recipe.name, dataset)
     n_epochs = epochs or recipe.epochs
-    run_dir = runs / recipe.name
-    out = out or models.checkpoint_dir() / f"{recipe.name}.safetensors"
+    run_dir = runs / name
+    out = out or models.checkpoint_dir() / f"{name}.safetensors"
     torch_device = pick_device(device)
     torch.backends.cudnn.benchmark = torch_device.type == "cuda"
 
-    train_x, train_y = data.load_mnist("train")
-    test_x, test_y = data.load_mnist("test")
+    train_x, train_y = data.load_split("train", dataset)
+    test_x, test_y = data.load_split("test", dataset)
     if train_limit:
         train_x, train_y = train_x[:train_limit], train_y[:train_limit]
     images = data.to_tensor(train_x).to(torch_device)
@@ -234,19 +243,23 @@ def train(
     torch.manual_seed(seed)
     base_card = None
     if recipe.base:
-        base = models.load(recipe.base, device=torch_device)
+        base = models.load(checkpoint_name(recipe.base, dataset), device=torch_device)
         base_card = base.card
+        if models.dataset_of(base_card) != dataset:
+            raise TrainingError(f"the base checkpoint {base_card['name']} was trained on "
+                                f"{models.dataset_of(base_card)}, not {dataset}")
         model = base.train()
     else:
         model = models.ConvNet().to(torch_device).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=recipe.lr)
 
-    meta = {"recipe": recipe.name, "epochs_done": 0, "history": [], "seed": seed}
+    meta = {"recipe": recipe.name, "dataset": dataset, "epochs_done": 0, "history": [], "seed": seed}
     if (run_dir / "state.json").is_file():
         if resume:
             meta = load_state(run_dir, model, optimizer)
-            if meta["recipe"] != recipe.name or meta["seed"] != seed:
-                raise TrainingError(f"{run_dir} holds a run of {meta['recipe']} with seed {meta['seed']}")
+            if (meta["recipe"], meta.get("dataset", "mnist"), meta["seed"]) != (recipe.name, dataset, seed):
+                raise TrainingError(f"{run_dir} holds a run of {meta['recipe']} on {meta.get('dataset', 'mnist')} "
+                                    f"with seed {meta['seed']}")
         elif not fresh:
             done = json.loads((run_dir / "state.json").read_text()).get("epochs_done")
             raise TrainingError(f"{run_dir} already holds a run ({done} epochs done): pass --resume to continue "
@@ -263,7 +276,7 @@ def train(
         # seen: digits and their adversarial twins; devices: every machine this epoch ran on
         totals = meta.pop("totals", None) or {"loss": 0.0, "digits": 0, "correct": 0, "seen": 0, "devices": []}
         totals["devices"] = list(dict.fromkeys([*totals["devices"], device_name(torch_device)]))
-        bar = tqdm(range(first_batch, steps_per_epoch), desc=f"{recipe.name} epoch {epoch + 1}/{n_epochs}",
+        bar = tqdm(range(first_batch, steps_per_epoch), desc=f"{name} epoch {epoch + 1}/{n_epochs}",
                    initial=first_batch, total=steps_per_epoch, disable=not progress, leave=False)
         for batch in bar:
             index = order[batch * recipe.batch_size : (batch + 1) * recipe.batch_size].to(torch_device)
@@ -300,7 +313,7 @@ def train(
         last_save = time.monotonic()
         with open(run_dir / "log.jsonl", "a") as log:
             log.write(json.dumps(record) + "\n")
-        print(f"{recipe.name} epoch {epoch + 1}: loss {record['train_loss']:.4f} "
+        print(f"{name} epoch {epoch + 1}: loss {record['train_loss']:.4f} "
               f"train acc {record['train_accuracy']:.4f} test acc {test_accuracy:.4f} "
               f"embedding norm {embedding_norm:.2f}", flush=True)
 
@@ -319,14 +332,15 @@ def train(
         if recipe.eps_warmup_epochs:
             params["eps_warmup_reason"] = WARMUP_REASON
     card = {
-        "name": recipe.name,
+        "name": name,
         "recipe": recipe.name,
+        "dataset": dataset,
         "summary": recipe.summary,
         "params": params,
         "base": None if base_card is None else {"name": base_card["name"],
                                                 "weights_sha256": base_card["weights_sha256"]},
         "seed": seed,
-        "data_sha256": data.MNIST.content_sha256,
+        "data_sha256": data.DATASETS[dataset].content_sha256,
         "clean_accuracy": accuracy(model, test_images, test_labels),
         "code_version": code_version(),
         "date": now(),

@@ -7,7 +7,7 @@ from explorer import data, models
 @pytest.fixture(scope="session")
 def mnist_test():
     """The full real test set, fetched (and checksum-verified) on first use."""
-    return data.load_mnist("test")
+    return data.load_split("test")
 
 
 @pytest.fixture(scope="session")

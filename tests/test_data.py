@@ -39,18 +39,19 @@ def test_full_mnist_has_the_published_sizes_and_class_counts(mnist_test):
     assert images.shape == (10_000, 28, 28) and images.dtype == np.uint8
     assert labels.dtype == np.int64
     assert np.bincount(labels).tolist() == TEST_CLASS_COUNTS
-    train_images, train_labels = data.load_mnist("train")
+    train_images, train_labels = data.load_split("train")
     assert train_images.shape == (60_000, 28, 28)
     assert train_labels[:5].tolist() == [5, 0, 4, 1, 9] and labels[:5].tolist() == [7, 2, 1, 0, 4]
 
 
-def test_bundled_sample_is_the_real_test_set_at_its_indices(mnist_test):
-    images, labels = mnist_test
-    sample_images, sample_labels, indices = data.load_sample()
+@pytest.mark.parametrize("dataset", sorted(data.DATASETS))
+def test_bundled_sample_is_the_real_test_set_at_its_indices(dataset):
+    images, labels = data.load_split("test", dataset)
+    sample_images, sample_labels, indices = data.load_sample(dataset)
     assert len(indices) == 2000 and np.bincount(sample_labels).tolist() == [200] * 10
     np.testing.assert_array_equal(sample_images, images[indices])
     np.testing.assert_array_equal(sample_labels, labels[indices])
-    np.testing.assert_array_equal(data.make_sample()["indices"], indices)
+    np.testing.assert_array_equal(data.make_sample(dataset=dataset)["indices"], indices)
 
 
 def test_idx_files_round_trip_from_a_torchvision_layout(tmp_path, small_arrays):
@@ -116,12 +117,12 @@ def test_a_corrupt_cache_says_how_to_recover(tmp_path, monkeypatch):
     monkeypatch.setattr(data, "_MEMORY", {})
     data.cache_path().write_bytes(b"not an npz")
     with pytest.raises(data.DataError, match="delete it and run `explorer data fetch`"):
-        data.load_mnist("test")
+        data.load_split("test")
 
 
 def test_unknown_split_is_rejected():
     with pytest.raises(ValueError, match="split must be one of"):
-        data.load_mnist("validation")
+        data.load_split("validation")
 
 
 def test_fetch_into_a_cache_folder_that_does_not_exist_yet(tmp_path, monkeypatch, small_arrays):

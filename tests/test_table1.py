@@ -18,7 +18,7 @@ BOUNDARY_DIGITS = 3
 
 @pytest.fixture(scope="module")
 def first_digits():
-    images, labels = data.load_mnist("test")
+    images, labels = data.load_split("test")
     count = table1.RECORDED_DIGITS
     return data.to_tensor(images[:count]), torch.from_numpy(labels[:count])
 

@@ -3,6 +3,7 @@ import subprocess
 import sys
 import time
 from dataclasses import fields
+from pathlib import Path
 
 import pytest
 import torch
@@ -104,3 +105,33 @@ def test_the_control_trains_the_whole_network_by_cross_entropy_on_each_digit_and
     torch.testing.assert_close(loss, F.cross_entropy(logits, torch.cat([labels, labels])))
     loss.backward()
     assert all(parameter.grad is not None and parameter.grad.abs().sum() > 0 for parameter in model.parameters())
+
+
+def test_a_recipe_trains_on_fashion_mnist_under_its_own_name_and_fine_tunes_its_own_base(tmp_path, monkeypatch):
+    import shutil
+
+    from explorer import data
+
+    folder = tmp_path / "checkpoints"
+    monkeypatch.setenv("EXPLORER_CHECKPOINTS", str(folder))
+    base = train.train("softmax", dataset="fashion-mnist", runs=tmp_path / "runs", epochs=1, train_limit=256,
+                       progress=False)
+    assert base == folder / "fashion-softmax.safetensors" and (tmp_path / "runs" / "fashion-softmax").is_dir()
+    card = models.load("fashion-softmax").card
+    assert (card["name"], card["recipe"], card["dataset"]) == ("fashion-softmax", "softmax", "fashion-mnist")
+    assert card["data_sha256"] == data.FASHION_MNIST.content_sha256
+    assert models.dataset_of(card) == "fashion-mnist"
+    images, labels = data.load_split("test", "fashion-mnist")
+    assert card["clean_accuracy"] == train.accuracy(models.load("fashion-softmax"), data.to_tensor(images),
+                                                    torch.from_numpy(labels))  # measured on Fashion-MNIST
+    tuned = models.load(train.train("triplet", dataset="fashion-mnist", runs=tmp_path / "runs", epochs=1,
+                                    train_limit=256, progress=False))
+    assert tuned.card["name"] == "fashion-triplet"
+    assert tuned.card["base"] == {"name": "fashion-softmax", "weights_sha256": card["weights_sha256"]}
+
+    for suffix in (".safetensors", ".json"):  # an MNIST model under the Fashion name is not a base for Fashion
+        shipped = Path(models.__file__).resolve().parent.parent / "checkpoints" / f"softmax{suffix}"
+        shutil.copy(shipped, folder / f"fashion-softmax{suffix}")
+    with pytest.raises(train.TrainingError, match="was trained on mnist, not fashion-mnist"):
+        train.train("triplet", dataset="fashion-mnist", runs=tmp_path / "other", epochs=1, train_limit=256,
+                    progress=False)
