@@ -3,17 +3,20 @@
 import streamlit as st
 
 from app_pages.own_model import add_model_form
-from app_pages.shared import follow_link, show_link_notices, usable, warm_up_umap
-from explorer import models
+from app_pages.shared import follow_link, models_of_dataset, show_link_notices, switch_dataset, usable, warm_up_umap
+from explorer import data
 
 st.set_page_config(page_title="Latent robustness explorer", page_icon=":material/search:", layout="wide")
 
 follow_link()  # a shared link's view, once per session, before the widgets it sets exist
 with st.sidebar:
     st.header("Models to compare")
+    st.selectbox("Dataset", list(data.DATASETS), format_func=lambda name: data.DATASETS[name].title, key="dataset",
+                 on_change=switch_dataset,
+                 help="MNIST, the paper's digits, or Fashion-MNIST, its harder drop-in replacement.")
     # The pages read the pair from here: a plain key, written on every run, survives page switches.
     st.session_state["models"] = usable(st.multiselect(
-        "Two models", models.available(), key="model_pair", max_selections=2,
+        "Two models", models_of_dataset(), key="model_pair", max_selections=2,
         help="Softmax is the cross-entropy baseline; triplet is the paper's method (Table 1: Ours)."))
     add_model_form()
 show_link_notices()

@@ -12,6 +12,8 @@ from app_pages.shared import (
     ATTACKING,
     EPS_GRID,
     chosen_models,
+    class_names,
+    current_dataset,
     has_response,
     load_model,
     preset_radio,
@@ -75,13 +77,15 @@ def from_test_set() -> tuple[np.ndarray, int, str]:
     """The digit chosen from the bundled sample: by class and rank, by test index, at random or from the strip."""
     images, labels, indices = sample()
     controls = st.columns(4, vertical_alignment="bottom")
-    controls[0].selectbox("Class", range(10), key="digit_class", on_change=select_by_class, persist_state="session")
+    controls[0].selectbox("Class", range(10), key="digit_class", on_change=select_by_class, persist_state="session",
+                          format_func=class_names().__getitem__)
     of_class = np.flatnonzero(labels == st.session_state["digit_class"])
     controls[1].number_input("Which one of the class", 0, len(of_class) - 1, key="which", on_change=select_by_class,
                              persist_state="session")
-    controls[2].selectbox("MNIST test index", indices.tolist(), key="test_index", on_change=select_by_index,
+    controls[2].selectbox(f"{data.DATASETS[current_dataset()].title} test index", indices.tolist(), key="test_index",
+                          on_change=select_by_index,
                           format_func=lambda i: f"#{i}", persist_state="session",
-                          help=f"Any of the {len(indices):,} test digits bundled with the app (type to search)")
+                          help=f"Any of the {len(indices):,} test images bundled with the app (type to search)")
     controls[3].button("Random digit", icon=":material/casino:", on_click=select_at_random)
     which = st.session_state["which"]
     position = int(of_class[which])
@@ -204,6 +208,7 @@ else:
     # one gets a new suggestion.
     digest = hashlib.sha1(image.tobytes()).hexdigest()[:12]
     label = st.columns(4)[0].selectbox("Its true class", range(10), index=clean_prediction(pair[0], image),
+                                       format_func=class_names().__getitem__,
                                        key=f"label-{digest}", help=f"Suggested: what {pair[0]} reads before any attack")
 
 choices = st.columns([3, 2])
@@ -212,7 +217,7 @@ kind = choices[0].radio("Attack", attacks.KINDS, horizontal=True, format_func=st
 preset = preset_radio("Preset", "preset", where=choices[1], persist_state="session")
 chosen = attack_params(kind, preset)
 params = dataclasses.asdict(chosen)
-st.caption(f"{name}, true class {label}. {describe(kind, chosen)}")
+st.caption(f"{name}, true class {class_names()[label]}. {describe(kind, chosen)}")
 st.session_state["chosen_digit"] = {"image": image, "label": label, "name": name}
 st.session_state["chosen_attack"] = {"kind": kind, "preset": preset, "params": params}
 linked_digit = int(st.session_state["test_index"]) if source == "test" else None
@@ -237,10 +242,11 @@ def compare(pair: list[str], image: np.ndarray, label: int, kind: str, params: d
                         else "Attacking…"):
             first_look = {name: response(name, image, label, kind, params, (at_eps,)) for name in pair}
         with first:
-            EPS_VIEWER(data={**eps_view.payload(first_look, label, kind, at_eps), "pending": True}, key="eps_first")
+            view = eps_view.payload(first_look, label, kind, at_eps, class_names())
+            EPS_VIEWER(data={**view, "pending": True}, key="eps_first")
     results = {name: response(name, image, label, kind, params) for name in pair}
     first.empty()
-    EPS_VIEWER(data=eps_view.payload(results, label, kind, eps), key="eps_viewer", default={"eps": eps},
+    EPS_VIEWER(data=eps_view.payload(results, label, kind, eps, class_names()), key="eps_viewer", default={"eps": eps},
                on_eps_change=remember_eps)
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import streamlit as st
 import torch
 
-from app_pages.shared import ATTACKING, chosen_models, load_model, preset_radio
+from app_pages.shared import ATTACKING, chosen_models, load_model, preset_radio, sample
 from explorer import attacks, charts, data, evaluate, figures, results, sweeps
 
 FLIPS_SHOWN = 8
@@ -18,7 +18,7 @@ def committed_sweeps() -> dict:
 def live_sweep(pair: tuple[str, ...], preset: str, count: int) -> dict:
     """The committed sweep's layout, for `count` digits of the bundled sample, with a progress bar; plus, per model,
     a few digits at the smallest eps where PGD flips them."""
-    images, labels, indices = data.load_sample()
+    images, labels, indices = sample()
     chosen = np.linspace(0, len(labels) - 1, count).astype(int)  # spread over all ten classes
     x, y = data.to_tensor(images[chosen]), labels[chosen]
     live = {"models": list(pair), "preset": preset, "digits": count, "eps": sweeps.EPS_GRID, "accuracy": {},

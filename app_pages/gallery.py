@@ -2,13 +2,22 @@
 
 import streamlit as st
 
-from app_pages.shared import ATTACKING, load_model, preset_radio, sample, usable
+from app_pages.shared import (
+    ATTACKING,
+    bundled,
+    class_legend,
+    current_dataset,
+    load_model,
+    models_of_dataset,
+    preset_radio,
+    usable,
+)
 from explorer import attacks, figures, gallery, models
 
 
 @st.cache_data(max_entries=32, show_spinner="Attacking the digits with FGSM, BIM, MIM and PGD…")
-def attacked(model_name: str, eps: float, preset: str, count: int, seed: int | None) -> gallery.Gallery:
-    images, labels, indices = sample()
+def attacked(model_name: str, dataset: str, eps: float, preset: str, count: int, seed: int | None) -> gallery.Gallery:
+    images, labels, indices = bundled(dataset)
     chosen = gallery.pick_digits(labels, count, seed)
     model = load_model(model_name)
     with ATTACKING.turn():
@@ -16,7 +25,7 @@ def attacked(model_name: str, eps: float, preset: str, count: int, seed: int | N
 
 
 st.title("Gallery (Figure 1)")
-available = models.available()
+available = models_of_dataset()
 if not available:
     st.info(f"No checkpoints in {models.checkpoint_dir()}: train one with `explorer train softmax`.")
     st.stop()
@@ -38,13 +47,14 @@ count = choice[1].number_input("How many", 1, 20, 10, key="gallery_count")
 seed = choice[2].number_input("Seed", 0, 10_000, 0, key="gallery_seed", disabled=digits != "random")
 fooled_only = choice[3].checkbox("Only fooled digits", key="gallery_fooled")
 
-result = attacked(model_name, eps, preset, int(count), int(seed) if digits == "random" else None)
+result = attacked(model_name, current_dataset(), eps, preset, int(count), int(seed) if digits == "random" else None)
 if not gallery.shown_digits(result, fooled_only):
     st.info(f"No attack fooled {model_name} on these digits at eps = {eps:.2f}.")
     st.stop()
 grid = gallery.render(result, fooled_only)
 st.image(grid, caption="Each column is one test digit, each row one attack: y is the true class, the number after "
-         "the arrow the model's prediction on the adversarial digit; red where the attack fooled the model.")
+         "the arrow the model's prediction on the adversarial digit; red where the attack fooled the model. "
+         + class_legend())
 st.caption(" · ".join(f"{kind.upper()} fooled {int(result.fooled(kind).sum())} of {len(result.labels)}"
                       for kind in attacks.KINDS) + f" · test digits {', '.join(f'#{i}' for i in result.indices)}")
 command = f"explorer gallery --model {model_name} --eps {eps:.2f} --preset {preset} --count {count}"

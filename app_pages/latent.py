@@ -5,7 +5,19 @@ import plotly.graph_objects as go
 import streamlit as st
 import torch
 
-from app_pages.shared import ATTACKING, EPS_GRID, chosen_models, load_model, response, sample, share_link, usable
+from app_pages.shared import (
+    ATTACKING,
+    EPS_GRID,
+    chosen_models,
+    class_legend,
+    current_dataset,
+    load_model,
+    model_sample,
+    response,
+    sample,
+    share_link,
+    usable,
+)
 from explorer import attacks, data, gallery, latent, links, migration, models, projection
 from explorer.latent_figure import UNKNOWN, Panel, migration_figure, panel
 
@@ -14,13 +26,13 @@ SAMPLE_CHOICES = {"page": "the digit from page 1", "per_class": "one digit of ea
 
 @st.cache_resource(show_spinner="Embedding 2,000 test digits…")
 def reference_embeddings(model_name: str) -> np.ndarray:
-    return latent.reference_embeddings(load_model(model_name), sample()[0])
+    return latent.reference_embeddings(load_model(model_name), model_sample(model_name)[0])
 
 
 @st.cache_resource(show_spinner="Fitting the 2-D view (UMAP: about 15 s the first time, then read from disk)…")
 def fitted_projection(model_name: str, method: str) -> projection.Projection:
     return projection.fit(method, reference_embeddings(model_name), load_model(model_name).card["weights_sha256"],
-                          sample()[0])
+                          model_sample(model_name)[0])
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -48,7 +60,9 @@ def latent_view(pair: tuple[str, ...], method: str, from_page: bool, images: np.
     for name in pair:
         moved = (page_digit(name, images[0], int(labels[0]), kind, params) if from_page
                  else migrated(name, images, labels, kind, params, migration.EPS_FRAMES))
-        panels.append(panel(name, fitted_projection(name, method), sample()[1], sample()[2], moved, indices))
+        _, reference_labels, reference_indices = model_sample(name)
+        panels.append(panel(name, fitted_projection(name, method), reference_labels, reference_indices, moved,
+                            indices))
     return migration_figure(panels, start_step, paper_style), panels
 
 
@@ -61,7 +75,7 @@ def chosen_digits(choice: str, count: int, seed: int) -> tuple[np.ndarray, np.nd
             position = int(np.flatnonzero(labels == 7)[0])
             digit = {"image": images[position] / np.float32(255), "label": 7}
         image = np.asarray(digit["image"], dtype=np.float32)
-        index = data.bundled_index(image)
+        index = data.bundled_index(image, current_dataset())
         return image[None], np.array([int(digit["label"])]), np.array([UNKNOWN if index is None else index])
     if choice == "per_class":
         rng = np.random.default_rng(seed)
@@ -97,7 +111,8 @@ kind = st.radio("Attack", attacks.KINDS, index=attacks.KINDS.index(chosen_attack
 params = chosen_attack["params"] if kind == chosen_attack["kind"] else {}
 if paper_figure:
     method, choice = "pca", "per_class"
-    pair = (usable(["triplet"]) if "triplet" in models.available() else []) or pair[:1]
+    paper_model = data.DATASETS[current_dataset()].checkpoint_prefix + "triplet"
+    pair = (usable([paper_model]) if paper_model in models.available() else []) or pair[:1]
 
 images, labels, indices = chosen_digits(choice, int(count), seed=0)
 # Page 1's digit reuses page 1's attack of it, on page 1's grid, so the two pages always agree.
@@ -123,4 +138,4 @@ share_link(links.query(models=pair, digit=None if indices[0] == UNKNOWN or choic
 st.caption("Click any digit to open it on page 1. The axes stay fixed while the digits move, so a long path means "
            "a large move in the latent space. A digit sitting between clusters in 2-D may still be firmly in one "
            f"cluster in 64-d: trust the colour (the class the model takes it for). Attack: {kind.upper()}, "
-           f"{attacks.params_for(kind, **params)}.")
+           f"{attacks.params_for(kind, **params)}. {class_legend()}")

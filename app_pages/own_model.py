@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from explorer import models, own_models
+from app_pages.shared import current_dataset
+from explorer import data, models, own_models
 
 
 def add_uploaded() -> None:
@@ -14,7 +15,7 @@ def add_uploaded() -> None:
     name = st.session_state.get("own_model_name", "").strip() or own_models.suggested_name(upload.name)
     embedding = st.session_state.get("own_model_embedding", "").strip() or None
     try:
-        path = own_models.add_upload(upload.getvalue(), upload.name, name, embedding)
+        path = own_models.add_upload(upload.getvalue(), upload.name, name, embedding, current_dataset())
     except models.CheckpointError as error:
         st.session_state["own_model_message"] = ("error", str(error))
         return
@@ -22,7 +23,7 @@ def add_uploaded() -> None:
     st.session_state["model_pair"] = [*st.session_state.get("model_pair", [])[:1], name]
     st.session_state["own_model_message"] = (
         "success", f"Added **{name}**: {card['architecture']}, clean accuracy {card['clean_accuracy']:.2%} on the "
-        "10,000 test digits. It is now in the pair above, and in every page.")
+        f"10,000 {data.DATASETS[current_dataset()].title} test images. It is now in the pair above, and in every page.")
 
 
 def add_model_form() -> None:
@@ -37,6 +38,7 @@ def add_model_form() -> None:
                       placeholder="the input of the last dense layer",
                       help="The output name of the layer the latent page shows and the latent attack moves.")
         st.button("Add", on_click=add_uploaded, icon=":material/add:",
-                  help="Checks the file and measures its clean accuracy on the 10,000 test digits (seconds).")
+                  help="Checks the file and measures its clean accuracy on the 10,000 test images of the sidebar's "
+                       "dataset (seconds).")
         if message := st.session_state.pop("own_model_message", None):
             (st.success if message[0] == "success" else st.error)(message[1])

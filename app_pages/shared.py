@@ -51,10 +51,42 @@ def chosen_models() -> list[str]:
     return pair
 
 
+def current_dataset() -> str:
+    """The sidebar's dataset: every page shows its images and models."""
+    return st.session_state.get("dataset", "mnist")
+
+
+def class_names() -> tuple[str, ...]:
+    return data.DATASETS[current_dataset()].class_names
+
+
+def class_legend() -> str:
+    """Where a picture labels classes by number: what the numbers mean (nothing for MNIST, whose classes are)."""
+    names = class_names()
+    if names == data.MNIST.class_names:
+        return ""
+    return "Classes: " + ", ".join(f"{c} {name}" for c, name in enumerate(names)) + "."
+
+
+def models_of_dataset() -> list[str]:
+    """The checkpoints of the sidebar's dataset."""
+    return [name for name, of in models.catalogue().items() if of == current_dataset()]
+
+
 @st.cache_resource
+def bundled(dataset: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A dataset's 2,000 bundled test images: uint8 images, labels, test-set indices."""
+    return data.load_sample(dataset)
+
+
 def sample() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The 2,000 bundled test digits: uint8 images, labels, test-set indices."""
-    return data.load_sample()
+    """The sidebar dataset's bundled test images."""
+    return bundled(current_dataset())
+
+
+def model_sample(model_name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The bundled test images of the dataset this checkpoint learned."""
+    return bundled(models.dataset_of(load_model(model_name).card))
 
 
 @st.cache_resource
@@ -90,14 +122,21 @@ def warm_up_umap() -> None:
     """Once per server, if a checkpoint has no stored UMAP layout: compile UMAP's kernels in a background thread,
     so that checkpoint's first UMAP view takes seconds instead of half a minute."""
     weights = []
-    for name in models.available():
+    for name, dataset in models.catalogue().items():
         with contextlib.suppress(models.CheckpointError):  # a broken checkpoint says so when it is picked
-            weights.append(models.read_card(models.resolve(name))["weights_sha256"])
-    if not all(projection.has_layout(sha, sample()[0]) for sha in weights):
+            weights.append((models.read_card(models.resolve(name))["weights_sha256"], dataset))
+    if not all(projection.has_layout(sha, bundled(dataset)[0]) for sha, dataset in weights):
         threading.Thread(target=projection.warm_up, name="umap-warm-up", daemon=True).start()
 
 
-DEFAULT_PAIR = ("softmax", "triplet")
+DEFAULT_RECIPES = ("softmax", "triplet")
+
+
+def default_pair(dataset: str, catalogue: dict[str, str]) -> list[str]:
+    """The baseline and the paper's method on this dataset, else its first two checkpoints."""
+    names = [name for name, of in catalogue.items() if of == dataset]
+    prefix = data.DATASETS[dataset].checkpoint_prefix
+    return [prefix + recipe for recipe in DEFAULT_RECIPES if prefix + recipe in names] or names[:2]
 
 
 def preset_radio(label: str, key: str, where=st, **options) -> str:
@@ -108,19 +147,31 @@ def preset_radio(label: str, key: str, where=st, **options) -> str:
                             "evaluation on the Table 1 page)")
 
 
+# What points into one dataset's bundled images, forgotten when the sidebar switches dataset.
+DIGIT_KEYS = ("digit_class", "which", "test_index", "chosen_digit", "open_test_index")
+
+
+def switch_dataset() -> None:
+    """The sidebar's dataset changed (a callback, before the widgets exist): its default pair and a fresh digit."""
+    st.session_state["model_pair"] = default_pair(current_dataset(), models.catalogue())
+    for key in DIGIT_KEYS:
+        st.session_state.pop(key, None)
+
+
 def follow_link() -> None:
     """Once per session, before any widget exists: the view the URL names goes into the widgets' state, and each
     value that had to change is said at the top of the page (never a traceback)."""
     if "link_followed" in st.session_state:
         return
     st.session_state["link_followed"] = True
-    available = models.available()
-    images, labels, indices = sample()
-    link = links.read(st.query_params.to_dict(), available=available, bundled=indices, kinds=attacks.KINDS,
+    catalogue = models.catalogue()
+    link = links.read(st.query_params.to_dict(), available=catalogue,
+                      bundled={name: bundled(name)[2] for name in data.DATASETS}, kinds=attacks.KINDS,
                       presets=list(attacks.PRESETS), eps_grid=EPS_GRID, projections=projection.METHODS)
     st.session_state["link_notices"] = link.notices
-    defaults = [name for name in DEFAULT_PAIR if name in available] or available[:2]
-    st.session_state["model_pair"] = link.models or defaults
+    st.session_state["dataset"] = link.dataset
+    st.session_state["model_pair"] = link.models or default_pair(link.dataset, catalogue)
+    images, labels, indices = sample()
     if link.digit is not None:
         st.session_state["open_test_index"] = link.digit
         position = int(np.flatnonzero(indices == link.digit)[0])

@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from explorer import charts, results, table1
+from app_pages.shared import current_dataset
+from explorer import charts, data, results, table1
 from explorer.attacks import ensemble
 
 
@@ -20,8 +21,13 @@ def committed_converged() -> dict | None:
         return None
 
 
-content, converged = committed_table(), committed_converged()
 st.title("Table 1, re-run")
+if current_dataset() != "mnist":
+    st.info(f"Table 1 is the paper's, on MNIST: pick MNIST in the sidebar to see it. The "
+            f"{data.DATASETS[current_dataset()].title} models are evaluated with `explorer evaluate`; their results "
+            "will show here once committed.")
+    st.stop()
+content, converged = committed_table(), committed_converged()
 st.markdown(
     f"Robust accuracy at eps = {table1.EPS} (L-inf): the share of test digits that no attack of an evaluation "
     "could flip, digit by digit. Each bar is stronger than the one above it: **paper preset** the paper's four "

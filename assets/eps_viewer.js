@@ -52,6 +52,9 @@ function drawPerturbation(picture, pixels, offset) {
   context.putImageData(image, 0, 0);
 }
 
+// The dataset's class names ("0".."9" for MNIST, "T-shirt/top".. for Fashion-MNIST), set by each payload.
+let CLASSES = [...Array(10).keys()].map(String);
+
 function bars(label) {
   const chart = element("div", "bars");
   chart.setAttribute("aria-label", "class probabilities: grey clean, red adversarial");
@@ -61,7 +64,7 @@ function bars(label) {
     const pair = element("div", "pair");
     const clean = element("div", "bar clean"), adversarial = element("div", "bar adversarial");
     pair.append(clean, adversarial);
-    column.append(pair, element("div", c === label ? "name true" : "name", c === label ? `${c} (true)` : `${c}`));
+    column.append(pair, element("div", c === label ? "name true" : "name", c === label ? `${CLASSES[c]} (true)` : CLASSES[c]));
     chart.append(column);
     columns.push({ clean, adversarial });
   }
@@ -85,9 +88,9 @@ function trueClassChart(data) {
   const x = (eps) => left + (width - left - right) * eps / data.eps[data.eps.length - 1];
   const y = (p) => top + (height - top - bottom) * (1 - p);
   const chart = svg("svg", { viewBox: `0 0 ${width} ${height}`, class: "true-class", role: "img",
-                             "aria-label": `probability of the true class (${data.label}) against eps` });
+                             "aria-label": `probability of the true class (${CLASSES[data.label]}) against eps` });
   chart.append(svg("text", { x: left, y: 16, class: "title" },
-                   `Probability of the true class (${data.label}) against eps`));
+                   `Probability of the true class (${CLASSES[data.label]}) against eps`));
   [0, 0.5, 1].forEach((p) => {
     chart.append(svg("line", { x1: left, x2: width - right, y1: y(p), y2: y(p), class: "grid" }));
     chart.append(svg("text", { x: left - 6, y: y(p) + 4, class: "tick end" }, p.toFixed(1)));
@@ -128,7 +131,7 @@ function modelColumn(model, label) {
   const download = element("a", "download", "Download adversarial PNG");
   column.append(element("h3", "", model.name), verdict);
   if (model.clean_prediction !== label) {
-    column.append(element("p", "note", `${model.name} reads it as ${model.clean_prediction} before any attack.`));
+    column.append(element("p", "note", `${model.name} reads it as ${CLASSES[model.clean_prediction]} before any attack.`));
   }
   column.append(pictures, flip, probabilities.chart, download);
   flip.innerHTML = model.flip === null ? "" : "Smallest eps that flips it: <b></b>";
@@ -142,15 +145,15 @@ function modelColumn(model, label) {
       const kept = predicted === label;
       verdict.className = `verdict ${kept ? "kept" : "flipped"}`;
       verdict.innerHTML = "<b></b> at eps = ";
-      verdict.querySelector("b").textContent = kept ? `still ${predicted}` : `now ${predicted}`;
+      verdict.querySelector("b").textContent = kept ? `still ${CLASSES[predicted]}` : `now ${CLASSES[predicted]}`;
       verdict.append(eps.toFixed(2));
       drawDigit(adversarial.picture, model.adversarialBytes, step * 784);
       drawPerturbation(perturbation.picture, model.perturbationBytes, step * 784);
       probabilities.columns.forEach((bar, c) => {
         bar.clean.style.height = `${100 * model.probabilities[0][c]}%`;
         bar.adversarial.style.height = `${100 * model.probabilities[step][c]}%`;
-        bar.adversarial.title = `adversarial: P(${c}) = ${model.probabilities[step][c].toFixed(3)}`;
-        bar.clean.title = `clean: P(${c}) = ${model.probabilities[0][c].toFixed(3)}`;
+        bar.adversarial.title = `adversarial: P(${CLASSES[c]}) = ${model.probabilities[step][c].toFixed(3)}`;
+        bar.clean.title = `clean: P(${CLASSES[c]}) = ${model.probabilities[0][c].toFixed(3)}`;
       });
       download.href = adversarial.picture.toDataURL("image/png");
       download.download = `${model.name}-${data.kind}-eps${eps.toFixed(2)}.png`;
@@ -162,6 +165,7 @@ export default function ({ data, parentElement, setStateValue }) {
   const shown = parentElement.querySelector(".eps-viewer");
   if (shown?.dataset.id === data.id) return;
   shown?.remove();
+  CLASSES = data.classes;
   const root = element("div", "eps-viewer");
   root.dataset.id = data.id;
   const heading = element("label", "slider");

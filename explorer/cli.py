@@ -40,7 +40,7 @@ def list_models(args: argparse.Namespace) -> None:
 def add_model(args: argparse.Namespace) -> None:
     from explorer import own_models
 
-    path = own_models.add(args.weights, args.name, args.embedding)
+    path = own_models.add(args.weights, args.name, args.embedding, dataset=args.dataset)
     print(f"{args.name}: added as {path} (card: {path.with_suffix('.json')})")
 
 
@@ -50,7 +50,7 @@ def attack_digit(args: argparse.Namespace) -> None:
     from explorer import attacks, data, figures, models
 
     model = models.load(args.model)
-    images, labels = data.load_split("test")
+    images, labels = data.load_split("test", models.dataset_of(model.card))
     if not 0 <= args.index < len(images):
         raise ValueError(f"--index must be in 0..{len(images) - 1}, not {args.index}")
     clean = data.to_tensor(images[args.index : args.index + 1])
@@ -80,7 +80,7 @@ def draw_gallery(args: argparse.Namespace) -> None:
     from explorer import attacks, data, gallery, models
 
     model = models.load(args.model)
-    images, labels, indices = data.load_sample()
+    images, labels, indices = data.load_sample(models.dataset_of(model.card))
     chosen = gallery.pick_digits(labels, args.count, args.seed)
     result = gallery.attack_digits(model, images[chosen], labels[chosen], indices[chosen], args.eps, args.preset)
     for kind in attacks.KINDS:
@@ -96,7 +96,10 @@ def latent_figure(args: argparse.Namespace) -> None:
 
     from explorer import data, gallery, latent, latent_figure, migration, models, projection
 
-    images, labels, indices = data.load_sample()
+    loaded = [models.load(name) for name in args.models]
+    if len({models.dataset_of(model.card) for model in loaded}) > 1:
+        raise ValueError("the models learned different datasets; draw each dataset's models apart")
+    images, labels, indices = data.load_sample(models.dataset_of(loaded[0].card))
     if args.digits == "per-class":
         chosen = gallery.pick_digits(labels)
     elif args.index in indices:
@@ -105,8 +108,7 @@ def latent_figure(args: argparse.Namespace) -> None:
         raise ValueError(f"--index {args.index} is not among the bundled sample's test digits; pick one of "
                          f"{', '.join(map(str, indices[:5]))}, …")
     panels = []
-    for name in args.models:
-        model = models.load(name)
+    for name, model in zip(args.models, loaded, strict=True):
         view = projection.fit(args.view, latent.reference_embeddings(model, images), model.card["weights_sha256"],
                               images)
         moved = migration.migrate(model, data.to_tensor(images[chosen]), torch.from_numpy(labels[chosen]),
@@ -122,9 +124,9 @@ def latent_figure(args: argparse.Namespace) -> None:
 def ship_layouts(args: argparse.Namespace) -> None:
     from explorer import data, latent, models, projection, stored
 
-    images = data.load_sample()[0]
     for name in models.available():
         model = models.load(name)
+        images = data.load_sample(models.dataset_of(model.card))[0]
         weights = model.card["weights_sha256"]
         embeddings = latent.embed(model, images)
         view = projection.fit("umap", embeddings, weights, images)
@@ -215,6 +217,8 @@ def build_parser() -> argparse.ArgumentParser:
                                      "an ONNX classifier), checked, its clean accuracy measured, saved with a card")
     add.add_argument("weights", type=Path, help="a .safetensors file of the ConvNet's weights, or a .onnx file "
                      "mapping (N, 1, 28, 28) images in [0, 1] to 10 logits (needs pip install 'explorer[onnx]')")
+    add.add_argument("--dataset", default="mnist", choices=sorted(data.DATASETS),
+                     help="the dataset it classifies, whose test set measures its clean accuracy (default mnist)")
     add.add_argument("--embedding", help="ONNX only: the output name of the layer to treat as the latent space "
                      "(default: the input of the dense layer that makes the logits)")
     add.add_argument("--name", required=True, help="the new checkpoint's name (lower-case letters, digits, - _)")

@@ -38,17 +38,20 @@ def model_view(name: str, result: EpsResponse) -> dict:
     }
 
 
-def payload(results: dict[str, EpsResponse], label: int, kind: str, eps: float) -> dict:
-    """Everything the browser view needs; it opens at the grid's eps nearest `eps`. `id` changes with the digit,
-    the models and the attack, never with `eps`, so the browser keeps its slider when only the server caught up."""
+def payload(results: dict[str, EpsResponse], label: int, kind: str, eps: float,
+            classes: tuple[str, ...] = tuple(str(c) for c in range(10))) -> dict:
+    """Everything the browser view needs; it opens at the grid's eps nearest `eps`, and names classes `classes`.
+    `id` changes with the digit, the models and the attack, never with `eps`, so the browser keeps its slider when
+    only the server caught up."""
     grid = next(iter(results.values())).eps
     views = [model_view(name, result) for name, result in results.items()]
-    identity = json.dumps([label, kind, grid.tolist(), views], sort_keys=True).encode()
+    identity = json.dumps([label, kind, grid.tolist(), views, classes], sort_keys=True).encode()
     return {
         "id": hashlib.sha1(identity).hexdigest()[:16],
         "eps": [round(float(value), 4) for value in grid],
         "start": int(np.argmin(np.abs(grid - eps))),
         "label": int(label),
         "kind": kind,
+        "classes": list(classes),
         "models": views,
     }

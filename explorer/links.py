@@ -3,6 +3,9 @@ into valid values. A link can be stale or mistyped, so every bad value becomes t
 that says what was changed; nothing here ever raises on what a URL holds.
 
     ?models=softmax,triplet&digit=0&attack=pgd&preset=paper&eps=0.2&projection=umap
+
+The dataset is the models': `models=fashion-softmax,fashion-triplet` opens Fashion-MNIST, and `digit` is an index
+into that dataset's test set.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ class Link:
     """The valid part of a link (None where the URL named nothing usable) and a notice for each value dropped."""
 
     models: list[str] | None = None
-    digit: int | None = None  # an MNIST test index among the bundled digits
+    dataset: str = "mnist"  # the models' dataset
+    digit: int | None = None  # a test index among the dataset's bundled images
     attack: str | None = None
     preset: str | None = None
     eps: float | None = None  # a value of the eps grid
@@ -36,13 +40,19 @@ def _choice(link: Link, name: str, text: str, options: Sequence[str]) -> str | N
     return None
 
 
-def _models(link: Link, text: str, available: Sequence[str]) -> list[str] | None:
+def _models(link: Link, text: str, available: Mapping[str, str]) -> list[str] | None:
     names = [name.strip() for name in text.split(",") if name.strip()]
     unknown = [name for name in names if name not in available]
     if unknown:
         link.notices.append(f"The link names {', '.join(repr(n) for n in unknown)}, which this server does not "
                             f"have: its checkpoints are {', '.join(available)}.")
     known = list(dict.fromkeys(name for name in names if name in available))
+    if known:
+        link.dataset = available[known[0]]
+    if other := [name for name in known if available[name] != link.dataset]:
+        link.notices.append(f"{', '.join(other)} learned another dataset than {known[0]} ({link.dataset}): the app "
+                            "compares models of one dataset.")
+        known = [name for name in known if available[name] == link.dataset]
     if len(known) > 2:
         link.notices.append(f"The app compares two models: showing {known[0]} and {known[1]}.")
     return known[:2] or None
@@ -61,6 +71,9 @@ def _nearest(link: Link, text: str, options: np.ndarray, parse: type, unreadable
 
 
 def _digit(link: Link, text: str, bundled: np.ndarray) -> int | None:
+    if len(bundled) == 0:
+        link.notices.append(f"No {link.dataset} test images are bundled with this app: the link's digit is dropped.")
+        return None
     nearest = _nearest(link, text, bundled, int,
                        f"The link's digit {text!r} is not a test index (a whole number from 0 to 9,999).")
     if nearest is not None and nearest != int(text):
@@ -77,14 +90,15 @@ def _eps(link: Link, text: str, grid: np.ndarray) -> float | None:
     return None if nearest is None else round(nearest, 4)
 
 
-def read(query: Mapping[str, str], *, available: Sequence[str], bundled: np.ndarray, kinds: Sequence[str],
-         presets: Sequence[str], eps_grid: np.ndarray, projections: Sequence[str]) -> Link:
-    """The view `query` names, each value checked against what this server offers."""
+def read(query: Mapping[str, str], *, available: Mapping[str, str], bundled: Mapping[str, np.ndarray],
+         kinds: Sequence[str], presets: Sequence[str], eps_grid: np.ndarray, projections: Sequence[str]) -> Link:
+    """The view `query` names, each value checked against what this server offers: `available` maps each
+    checkpoint to its dataset, `bundled` each dataset to the test indices of its bundled images."""
     link = Link()
     if text := query.get("models"):
         link.models = _models(link, text, available)
     if text := query.get("digit"):
-        link.digit = _digit(link, text, np.asarray(bundled))
+        link.digit = _digit(link, text, np.asarray(bundled.get(link.dataset, [])))
     if text := query.get("attack"):
         link.attack = _choice(link, "attack", text, kinds)
     if text := query.get("preset"):

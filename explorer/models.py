@@ -89,6 +89,17 @@ def available() -> list[str]:
     return sorted(p.stem for p in checkpoint_dir().glob("*.safetensors") if p.with_suffix(".json").is_file())
 
 
+def catalogue() -> dict[str, str]:
+    """Each checkpoint's dataset, by name. One whose card cannot be read counts as MNIST's: picking it says why."""
+    datasets = {}
+    for name in available():
+        try:
+            datasets[name] = dataset_of(read_card(resolve(name)))
+        except CheckpointError:
+            datasets[name] = "mnist"
+    return datasets
+
+
 def dataset_of(card: dict[str, Any]) -> str:
     """The dataset a checkpoint was trained (or measured) on, known by its card's data digest."""
     return next((spec.name for spec in data.DATASETS.values() if spec.content_sha256 == card.get("data_sha256")),

@@ -34,11 +34,12 @@ def read(source: Path, embedding: str | None) -> tuple[models.ConvNet | GraphNet
                                                      f"({spec['embedding_dim']}-d)", "graph": spec}
 
 
-def add(source: Path, name: str, embedding: str | None = None, origin: str | None = None) -> Path:
+def add(source: Path, name: str, embedding: str | None = None, origin: str | None = None,
+        dataset: str = "mnist") -> Path:
     """Check `source` (safetensors ConvNet weights or an ONNX classifier, `embedding` naming its layer to treat as
-    the latent space), measure its clean accuracy on the 10,000 test digits, and save it with a card that records
-    where it came from (`origin`, else the file's path); the new checkpoint's path. CheckpointError says what is
-    wrong and changes nothing."""
+    the latent space), measure its clean accuracy on the dataset's 10,000 test images, and save it with a card that
+    records where it came from (`origin`, else the file's path); the new checkpoint's path. CheckpointError says
+    what is wrong and changes nothing."""
     if not NAME.fullmatch(name):
         raise models.CheckpointError(f"{name!r} cannot name a checkpoint: use 1 to 40 lower-case letters, digits, "
                                      "- or _, starting with a letter or digit")
@@ -49,11 +50,11 @@ def add(source: Path, name: str, embedding: str | None = None, origin: str | Non
         raise models.CheckpointError(f"{source}: no such file")
     model, architecture = read(source, embedding)
     model.eval()
-    images, labels = data.load_split("test")
+    images, labels = data.load_split("test", dataset)
     with torch.no_grad():
         wrong = evaluate.misclassified(model, data.to_tensor(images), torch.from_numpy(labels))
     card = {"name": name, "recipe": None, "summary": f"your own model, added from {source.name}", "params": {},
-            "seed": None, "data_sha256": data.DATASETS["mnist"].content_sha256,
+            "seed": None, "data_sha256": data.DATASETS[dataset].content_sha256,
             "clean_accuracy": 1 - float(wrong.float().mean()), "code_version": code_version(), "date": now(),
             "source": {"file": origin or str(source), "sha256": sha256_file(source)}, **architecture}
     return models.save(model, target, card)
@@ -64,13 +65,14 @@ def suggested_name(file_name: str) -> str:
     return re.sub(r"[^a-z0-9_-]+", "-", Path(file_name).stem.lower()).strip("-_")[:40] or "my-model"
 
 
-def add_upload(content: bytes, file_name: str, name: str, embedding: str | None = None) -> Path:
+def add_upload(content: bytes, file_name: str, name: str, embedding: str | None = None,
+               dataset: str = "mnist") -> Path:
     """`add` for a file's bytes (an upload in the app): they are checked from a private temporary folder."""
     suffix = ".onnx" if file_name.lower().endswith(".onnx") else ".safetensors"
     with tempfile.TemporaryDirectory() as folder:
         source = Path(folder) / f"upload{suffix}"
         source.write_bytes(content)
         try:
-            return add(source, name, embedding, origin=f"{file_name}, uploaded in the app")
+            return add(source, name, embedding, origin=f"{file_name}, uploaded in the app", dataset=dataset)
         except models.CheckpointError as exc:  # the message names the file the user knows, not the temporary one
             raise models.CheckpointError(str(exc).replace(str(source), file_name)) from exc

@@ -318,3 +318,44 @@ def test_your_own_models_go_through_every_page(tmp_path, monkeypatch):
         assert "No committed sweep for mine, theirs yet" in app.info[0].value
     finally:
         st.cache_resource.clear()
+
+
+def test_the_sidebar_switches_dataset_and_every_page_follows_it(tmp_path, monkeypatch):
+    import shutil
+
+    import streamlit as st
+    import torch
+
+    from explorer import models
+
+    for suffix in (".safetensors", ".json"):
+        shutil.copy(models.checkpoint_dir() / f"softmax{suffix}", tmp_path)
+    monkeypatch.setenv("EXPLORER_CHECKPOINTS", str(tmp_path))
+    torch.manual_seed(0)  # a small model made here; only its card's data digest makes it Fashion-MNIST's
+    card = {key: None for key in models.CARD_KEYS if key != "weights_sha256"}
+    models.save(models.ConvNet(), tmp_path / "fashion-softmax", {
+        **card, "name": "fashion-softmax", "clean_accuracy": 0.1, "data_sha256": data.FASHION_MNIST.content_sha256})
+    st.cache_resource.clear()
+    try:
+        app = run_app()
+        assert app.selectbox(key="dataset").value == "mnist" and list(verdicts(app)) == ["softmax"]
+        app.selectbox(key="dataset").set_value("fashion-mnist").run()
+        assert not app.exception, app.exception
+        assert app.multiselect(key="model_pair").value == ["fashion-softmax"]
+        view = eps_view(app)
+        assert view["classes"] == list(data.FASHION_MNIST.class_names) and list(verdicts(app)) == ["fashion-softmax"]
+        _, labels, indices = data.load_sample("fashion-mnist")
+        shown = int(app.selectbox(key="test_index").value)
+        assert shown in indices and view["label"] == labels[np.flatnonzero(indices == shown)[0]]
+        assert any(f"true class {data.FASHION_MNIST.class_names[view['label']]}." in c.value for c in app.caption)
+        for page in ("latent", "budget", "table1", "lens", "gallery", "guide"):
+            app.switch_page(f"app_pages/{page}.py").run()
+            assert not app.exception, (page, app.exception)
+            if page == "gallery":
+                assert app.selectbox(key="gallery_model").options == ["fashion-softmax"]
+
+        linked = run_app(models="fashion-softmax", digit=str(indices[5]))  # a link names the dataset by its models
+        assert linked.selectbox(key="dataset").value == "fashion-mnist"
+        assert linked.selectbox(key="test_index").value == indices[5]
+    finally:
+        st.cache_resource.clear()

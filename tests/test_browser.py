@@ -100,7 +100,7 @@ def test_a_page_opened_by_its_address_keeps_the_navigation_and_the_model_pair(pa
     expect(page.get_by_test_id("stMultiSelect")).to_be_visible()  # app.py ran: the sidebar's model pair is there
 
 
-def test_a_model_uploaded_in_the_sidebar_joins_the_pair_and_a_bad_file_is_refused(tmp_path, monkeypatch):
+def test_a_model_uploaded_in_the_sidebar_joins_the_pair_and_a_bad_file_is_refused(page, tmp_path, monkeypatch):
     import shutil
 
     import torch
@@ -118,21 +118,22 @@ def test_a_model_uploaded_in_the_sidebar_joins_the_pair_and_a_bad_file_is_refuse
     offered = export(Theirs(), tmp_path / "Their Net.onnx")
     damaged = tmp_path / "damaged.onnx"
     damaged.write_bytes(offered.read_bytes()[:500])  # an interrupted download
-    with running_app() as (url, _), sync_playwright() as playwright:
-        browser = launch_chromium(playwright)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(f"{url}/?models=softmax")
-        page.wait_for_selector(IDLE, timeout=90_000)
-        sidebar = page.get_by_test_id("stSidebar")
-        sidebar.get_by_text("Add your own model").click()
-        for upload, outcome in ((damaged, "not a valid ONNX model"), (offered, "Added their-net")):
-            sidebar.locator("input[type='file']").set_input_files(upload)
-            page.wait_for_selector(IDLE, timeout=30_000)
-            sidebar.get_by_role("button", name="Add", exact=True).click()
-            expect(sidebar.get_by_text(outcome)).to_be_visible(timeout=60_000)
-        expect(page.locator(".eps-viewer h3")).to_have_text(["softmax", "their-net"], timeout=90_000)
-        expect(page.get_by_test_id("stException")).to_have_count(0)
-        browser.close()
+    with running_app() as (url, _):  # its own server: the models it adds go to the folder above
+        fresh = page.context.browser.new_page(viewport={"width": 1400, "height": 1000})
+        try:
+            fresh.goto(f"{url}/?models=softmax")
+            fresh.wait_for_selector(IDLE, timeout=90_000)
+            sidebar = fresh.get_by_test_id("stSidebar")
+            sidebar.get_by_text("Add your own model").click()
+            for upload, outcome in ((damaged, "not a valid ONNX model"), (offered, "Added their-net")):
+                sidebar.locator("input[type='file']").set_input_files(upload)
+                fresh.wait_for_selector(IDLE, timeout=30_000)
+                sidebar.get_by_role("button", name="Add", exact=True).click()
+                expect(sidebar.get_by_text(outcome)).to_be_visible(timeout=60_000)
+            expect(fresh.locator(".eps-viewer h3")).to_have_text(["softmax", "their-net"], timeout=90_000)
+            expect(fresh.get_by_test_id("stException")).to_have_count(0)
+        finally:
+            fresh.close()
     assert sorted(p.name for p in folder.iterdir()) == [
         "softmax.json", "softmax.safetensors", "their-net.json", "their-net.safetensors"]
     assert models.read_card(folder / "their-net.json")["source"]["file"] == "Their Net.onnx, uploaded in the app"

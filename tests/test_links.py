@@ -5,7 +5,9 @@ import pytest
 
 from explorer import links, sweeps
 
-OFFER = {"available": ["softmax", "triplet", "triplet-pgd"], "bundled": np.array([3, 10, 42, 9_000]),
+OFFER = {"available": {"softmax": "mnist", "triplet": "mnist", "triplet-pgd": "mnist",
+                       "fashion-softmax": "fashion-mnist"},
+         "bundled": {"mnist": np.array([3, 10, 42, 9_000]), "fashion-mnist": np.array([5, 7])},
          "kinds": ["fgsm", "bim", "mim", "pgd"], "presets": ["paper", "strong"],
          "eps_grid": np.array(sweeps.EPS_GRID), "projections": ["pca", "umap"]}
 
@@ -23,6 +25,8 @@ def test_a_good_link_reads_back_exactly_what_it_was_made_from():
     ({"models": "softmax,gone"}, "models", ["softmax"], "'gone'"),
     ({"models": "gone"}, "models", None, "'gone'"),
     ({"models": "softmax,triplet,triplet-pgd"}, "models", ["softmax", "triplet"], "two models"),
+    ({"models": "softmax,fashion-softmax"}, "models", ["softmax"], "models of one dataset"),
+    ({"models": "fashion-softmax", "digit": "42"}, "digit", 7, "nearest one, #7"),
     ({"digit": "40"}, "digit", 42, "nearest one, #42"),
     ({"digit": "-5"}, "digit", 3, "nearest one, #3"),
     ({"digit": "1e9"}, "digit", None, "not a test index"),
@@ -43,3 +47,9 @@ def test_a_bad_value_becomes_the_nearest_valid_one_with_a_notice(query, field, v
     else:
         [message] = link.notices
         assert notice in message
+
+
+def test_the_dataset_is_the_models():
+    assert links.read({"models": "fashion-softmax", "digit": "5"}, **OFFER).dataset == "fashion-mnist"
+    assert links.read({"models": "triplet"}, **OFFER).dataset == "mnist"
+    assert links.read({"digit": "5"}, **OFFER).dataset == "mnist"  # no models: MNIST, as the plain address opens
