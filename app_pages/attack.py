@@ -21,7 +21,8 @@ from app_pages.shared import (
     sample,
     share_link,
 )
-from explorer import attacks, data, eps_view, figures, links, preprocess
+from explorer import attacks, data, eps_view, figures, links
+from explorer.data import uploads
 
 SOURCES = {"test": "Test set", "upload": "Upload a picture", "draw": "Draw"}
 # The eps view draws in the browser: moving the slider never waits for the server (assets/eps_viewer.*).
@@ -45,8 +46,8 @@ def clean_prediction(model_name: str, image: np.ndarray) -> int:
 
 
 @st.cache_data(max_entries=16)
-def prepared_upload(content: bytes) -> preprocess.Prepared:
-    return preprocess.prepare_upload(content)
+def prepared_upload(content: bytes) -> uploads.Prepared:
+    return uploads.prepare_upload(content)
 
 
 def select(position: int) -> None:
@@ -100,7 +101,7 @@ def from_test_set() -> tuple[np.ndarray, int, str]:
     return image, int(labels[position]), f"test digit #{indices[position]}"
 
 
-def show_prepared(prepared: preprocess.Prepared) -> None:
+def show_prepared(prepared: uploads.Prepared) -> None:
     """What the model will see, and what was done to the picture to make it look like an MNIST digit."""
     left, right = st.columns([1, 3])
     left.image(figures.digit_image(prepared.digit, 5), caption="as the models see it (28 x 28)")
@@ -116,7 +117,7 @@ def from_upload() -> tuple[np.ndarray, str] | None:
         return None
     try:
         prepared = prepared_upload(upload.getvalue())
-    except preprocess.UploadError as error:
+    except uploads.UploadError as error:
         st.error(str(error))
         return None
     show_prepared(prepared)
@@ -135,8 +136,8 @@ def from_drawing() -> tuple[np.ndarray, str] | None:
         st.info("Nothing drawn yet.")
         return None
     try:
-        prepared = preprocess.prepare_drawing(drawing)
-    except preprocess.UploadError as error:
+        prepared = uploads.prepare_drawing(drawing)
+    except uploads.UploadError as error:
         st.info(str(error))
         return None
     show_prepared(prepared)

@@ -8,7 +8,8 @@ import numpy as np
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from explorer import attacks, data, preprocess, results, sweeps
+from explorer import attacks, data, results, sweeps
+from explorer.data import uploads
 
 
 def run_app(**link: str) -> AppTest:
@@ -201,7 +202,7 @@ def test_a_file_that_is_not_an_image_gets_a_message_not_an_exception():
     app.radio(key="source").set_value("upload").run()
     app.file_uploader(key="upload").set_value(("digit.png", b"these bytes are not a picture", "image/png")).run()
     assert not app.exception, app.exception
-    assert [e.value for e in app.error] == [preprocess.NOT_AN_IMAGE]
+    assert [e.value for e in app.error] == [uploads.NOT_AN_IMAGE]
     assert eps_view(app) is None
 
 
@@ -290,7 +291,7 @@ def test_uploads_are_capped_by_the_server_below_what_preprocessing_accepts():
 
     config = tomllib.loads((Path(__file__).parent.parent / ".streamlit" / "config.toml").read_text())
     cap_mb = config["server"]["maxUploadSize"]
-    assert cap_mb >= 1 and cap_mb * 2**20 <= preprocess.MAX_BYTES
+    assert cap_mb >= 1 and cap_mb * 2**20 <= uploads.MAX_BYTES
 
 
 def test_your_own_models_go_through_every_page(tmp_path, monkeypatch):

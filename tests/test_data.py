@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 
 from explorer import data, files
+from explorer.data import cache, datasets, formats, sources
+from explorer.provenance import sha256_file
 
 TEST_CLASS_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 
@@ -21,9 +23,9 @@ def write_idx_folder(folder, arrays):
     sums = {}
     for split in data.SPLITS:
         for kind, stem in (("images", "images-idx3-ubyte.gz"), ("labels", "labels-idx1-ubyte.gz")):
-            name = f"{data.IDX_PREFIX[split]}-{stem}"
+            name = f"{datasets.IDX_PREFIX[split]}-{stem}"
             (folder / name).write_bytes(gzip.compress(idx_bytes(arrays[f"{split}_{kind}"]), mtime=0))
-            sums[name] = data.sha256_file(folder / name)
+            sums[name] = sha256_file(folder / name)
     return sums
 
 
@@ -58,7 +60,7 @@ def test_idx_files_round_trip_from_a_torchvision_layout(tmp_path, small_arrays):
     root = tmp_path / "torchvision"
     sums = write_idx_folder(root / "MNIST" / "raw", small_arrays)
     spec = data.DatasetSpec("tiny", sums, (), {"train": 30, "test": 10}, data.content_digest(small_arrays))
-    loaded = data.from_local_files(root, spec)
+    loaded = sources.from_local_files(root, spec)
     for key, value in small_arrays.items():
         np.testing.assert_array_equal(loaded[key], value)
     data.check(loaded, spec)
@@ -67,15 +69,15 @@ def test_idx_files_round_trip_from_a_torchvision_layout(tmp_path, small_arrays):
 def test_idx_file_with_a_wrong_checksum_is_refused_by_name(tmp_path, small_arrays):
     write_idx_folder(tmp_path, small_arrays)
     with pytest.raises(data.DataError, match=r"train-images-idx3-ubyte\.gz has SHA-256"):
-        data.read_idx_folder(tmp_path, data.MNIST)
+        formats.read_idx_folder(tmp_path, data.MNIST)
 
 
 def test_the_pickle_reader_refuses_anything_but_numpy_arrays():
     payload = b"cos\nsystem\n(S'echo owned'\ntR."  # a classic code-running pickle
     with pytest.raises(pickle.UnpicklingError, match=r"refusing to load os\.system"):
-        data._NumpyOnlyUnpickler(__import__("io").BytesIO(payload)).load()
+        formats._NumpyOnlyUnpickler(__import__("io").BytesIO(payload)).load()
     with pytest.raises(data.DataError, match="SHA-256"):
-        data.read_mnist_pickle(gzip.compress(payload))
+        formats.read_mnist_pickle(gzip.compress(payload))
 
 
 def test_a_failed_fetch_lists_every_source_and_keeps_the_cache(tmp_path, monkeypatch, small_arrays):
@@ -86,7 +88,7 @@ def test_a_failed_fetch_lists_every_source_and_keeps_the_cache(tmp_path, monkeyp
     def offline():
         raise OSError("network is unreachable")
 
-    monkeypatch.setattr(data, "sources", lambda spec, local: [("local files", lambda: data.from_local_files(
+    monkeypatch.setattr(cache, "sources", lambda spec, local: [("local files", lambda: sources.from_local_files(
         tmp_path / "empty", spec)), ("mirror", offline)])
     with pytest.raises(data.DataError) as failure:
         data.fetch()
@@ -105,7 +107,7 @@ def test_an_interrupted_cache_write_leaves_the_old_cache_whole(tmp_path, monkeyp
         file.write(b"half a file")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(data.np, "savez", interrupted)
+    monkeypatch.setattr(cache.np, "savez", interrupted)
     with pytest.raises(KeyboardInterrupt):
         data.write_cache(small_arrays, target)
     assert target.read_bytes() == before
@@ -114,7 +116,7 @@ def test_an_interrupted_cache_write_leaves_the_old_cache_whole(tmp_path, monkeyp
 
 def test_a_corrupt_cache_says_how_to_recover(tmp_path, monkeypatch):
     monkeypatch.setenv("EXPLORER_DATA", str(tmp_path))
-    monkeypatch.setattr(data, "_MEMORY", {})
+    monkeypatch.setattr(cache, "_MEMORY", {})
     data.cache_path().write_bytes(b"not an npz")
     with pytest.raises(data.DataError, match="delete it and run `explorer data fetch`"):
         data.load_split("test")
@@ -129,7 +131,7 @@ def test_fetch_into_a_cache_folder_that_does_not_exist_yet(tmp_path, monkeypatch
     monkeypatch.setenv("EXPLORER_DATA", str(tmp_path / "new" / "deeper"))
     spec = data.DatasetSpec("mnist", {}, (), {"train": 30, "test": 10}, data.content_digest(small_arrays))
     monkeypatch.setitem(data.DATASETS, "mnist", spec)
-    monkeypatch.setattr(data, "sources", lambda spec, local: [("the sample", lambda: small_arrays)])
+    monkeypatch.setattr(cache, "sources", lambda spec, local: [("the sample", lambda: small_arrays)])
     assert data.fetch() == tmp_path / "new" / "deeper" / "mnist.npz"
 
 
@@ -138,7 +140,7 @@ def test_a_read_only_cache_folder_says_what_to_do(tmp_path, monkeypatch):
     locked.mkdir()
     locked.chmod(0o500)
     monkeypatch.setenv("EXPLORER_DATA", str(locked / "explorer"))
-    monkeypatch.setattr(data.os, "access", lambda path, mode: False)  # root ignores permission bits
+    monkeypatch.setattr(cache.os, "access", lambda path, mode: False)  # root ignores permission bits
     with pytest.raises(data.DataError, match="not writable: set EXPLORER_DATA"):
         data.fetch()
 
@@ -147,11 +149,12 @@ KILLED_FETCH = """
 import os, sys, time
 import numpy as np
 from explorer import data
+from explorer.data import cache
 images, labels, _ = data.load_sample()
 arrays = {"train_images": images[:30], "train_labels": labels[:30],
           "test_images": images[30:40], "test_labels": labels[30:40]}
 data.DATASETS["mnist"] = data.DatasetSpec("mnist", {}, (), {"train": 30, "test": 10}, data.content_digest(arrays))
-data.sources = lambda spec, local: [("the sample", lambda: arrays)]
+cache.sources = lambda spec, local: [("the sample", lambda: arrays)]
 
 def stalls_halfway(file, **arrays):
     file.write(b"PK half an npz")
@@ -159,7 +162,7 @@ def stalls_halfway(file, **arrays):
     print("writing", flush=True)
     time.sleep(600)
 
-data.np.savez = stalls_halfway
+cache.np.savez = stalls_halfway
 data.fetch()
 """
 
@@ -170,7 +173,7 @@ def test_a_fetch_killed_while_writing_leaves_the_cache_whole_and_the_next_fetch_
     import sys
 
     monkeypatch.setenv("EXPLORER_DATA", str(tmp_path))
-    monkeypatch.setattr(data, "_MEMORY", {})
+    monkeypatch.setattr(cache, "_MEMORY", {})
     older = {key: value[::-1].copy() for key, value in small_arrays.items()}  # an earlier, different cache
     data.write_cache(older, data.cache_path())
     before = data.cache_path().read_bytes()
@@ -183,7 +186,7 @@ def test_a_fetch_killed_while_writing_leaves_the_cache_whole_and_the_next_fetch_
 
     spec = data.DatasetSpec("mnist", {}, (), {"train": 30, "test": 10}, data.content_digest(small_arrays))
     monkeypatch.setitem(data.DATASETS, "mnist", spec)
-    monkeypatch.setattr(data, "sources", lambda spec, local: [("the sample", lambda: small_arrays)])
+    monkeypatch.setattr(cache, "sources", lambda spec, local: [("the sample", lambda: small_arrays)])
     data.fetch(log=lambda message: None)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mnist.npz"]  # clean: the stale half-file is gone
     with np.load(data.cache_path()) as cached:
@@ -198,7 +201,7 @@ needs_debian_fashion = pytest.mark.skipif(not FASHION.system_folder.is_dir(),
 @needs_debian_fashion
 def test_fashion_mnist_comes_verified_from_debians_package(tmp_path, monkeypatch):
     monkeypatch.setenv("EXPLORER_DATA", str(tmp_path))
-    monkeypatch.setattr(data, "_MEMORY", {})
+    monkeypatch.setattr(cache, "_MEMORY", {})
     messages = []
     data.fetch("fashion-mnist", log=messages.append)
     assert "fetched from the system package's files" in messages[-1]

@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from PIL import Image, ImageFile, ImageFilter
 
-from explorer import models, preprocess
-from explorer.data import load_sample
-from explorer.preprocess import Prepared, UploadError, prepare_drawing, prepare_upload
+from explorer import models
+from explorer.data import load_sample, uploads
+from explorer.data.uploads import Prepared, UploadError, prepare_drawing, prepare_upload
 
 ACTIONS = ("upload", "draw", "save", "crop")  # every error message must tell the user one of these
 
@@ -50,7 +50,7 @@ def centre_of_mass(image: np.ndarray) -> np.ndarray:
     return np.array([(rows * image).sum(), (cols * image).sum()]) / image.sum()
 
 
-def assert_round_trip(prepared: preprocess.Prepared, digit: np.ndarray, tolerance: float = 0.05) -> None:
+def assert_round_trip(prepared: uploads.Prepared, digit: np.ndarray, tolerance: float = 0.05) -> None:
     assert prepared.digit.shape == (28, 28)
     assert prepared.digit.dtype == np.float32
     assert prepared.digit.min() >= 0 and prepared.digit.max() <= 1
@@ -306,7 +306,7 @@ def test_centring_never_pushes_ink_off_the_canvas():
     ink = np.zeros((20, 20), np.float32)
     ink[:4, :4] = 1  # all the mass in a corner: centring it at (14, 14) would need a shift of 12
     ink[19, 19] = 0.01
-    digit = preprocess.centre(ink)
+    digit = uploads.centre(ink)
     assert digit.sum() == pytest.approx(ink.sum())
 
 
@@ -344,7 +344,7 @@ def test_huge_images_are_refused_before_decoding(size, monkeypatch):
 
 
 def test_big_files_are_refused(digit, monkeypatch):
-    monkeypatch.setattr(preprocess, "MAX_BYTES", 1000)
+    monkeypatch.setattr(uploads, "MAX_BYTES", 1000)
     with pytest.raises(UploadError) as error:
         prepare_upload(encode(on_paper(digit).convert("RGB"), "BMP"))
     assert_says_what_to_do(error)
