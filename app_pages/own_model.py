@@ -3,7 +3,8 @@
 import streamlit as st
 
 from app_pages.shared import current_dataset
-from explorer import data, models, own_models
+from explorer import data, models
+from explorer.models import own
 
 
 def add_uploaded() -> None:
@@ -12,10 +13,10 @@ def add_uploaded() -> None:
     if upload is None:
         st.session_state["own_model_message"] = ("error", "Choose a .safetensors or .onnx file first.")
         return
-    name = st.session_state.get("own_model_name", "").strip() or own_models.suggested_name(upload.name)
+    name = st.session_state.get("own_model_name", "").strip() or own.suggested_name(upload.name)
     embedding = st.session_state.get("own_model_embedding", "").strip() or None
     try:
-        path = own_models.add_upload(upload.getvalue(), upload.name, name, embedding, current_dataset())
+        path = own.add_upload(upload.getvalue(), upload.name, name, embedding, current_dataset())
     except models.CheckpointError as error:
         st.session_state["own_model_message"] = ("error", str(error))
         return

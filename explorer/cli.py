@@ -38,9 +38,9 @@ def list_models(args: argparse.Namespace) -> None:
 
 
 def add_model(args: argparse.Namespace) -> None:
-    from explorer import own_models
+    from explorer.models import own
 
-    path = own_models.add(args.weights, args.name, args.embedding, dataset=args.dataset)
+    path = own.add(args.weights, args.name, args.embedding, dataset=args.dataset)
     print(f"{args.name}: added as {path} (card: {path.with_suffix('.json')})")
 
 

@@ -300,14 +300,15 @@ def test_your_own_models_go_through_every_page(tmp_path, monkeypatch):
     from made_elsewhere import Theirs, export, install_onnx_extra
     from safetensors.torch import save_file
 
-    from explorer import models, own_models
+    from explorer import models
+    from explorer.models import own
 
     install_onnx_extra()
     monkeypatch.setenv("EXPLORER_CHECKPOINTS", str(tmp_path))
     torch.manual_seed(1)
     save_file({k: v.contiguous() for k, v in models.ConvNet().state_dict().items()}, tmp_path / "mine.bin")
-    own_models.add(tmp_path / "mine.bin", "mine")  # the explorer's ConvNet, trained elsewhere
-    own_models.add(export(Theirs(), tmp_path / "theirs.onnx"), "theirs")  # another architecture, from ONNX
+    own.add(tmp_path / "mine.bin", "mine")  # the explorer's ConvNet, trained elsewhere
+    own.add(export(Theirs(), tmp_path / "theirs.onnx"), "theirs")  # another architecture, from ONNX
     st.cache_resource.clear()  # the models loaded by earlier tests came from the shipped folder
     try:
         app = run_app(models="mine,theirs")

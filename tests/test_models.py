@@ -157,9 +157,9 @@ def test_a_model_that_cannot_be_added_says_why_and_changes_nothing(tmp_path, mon
         save_file({k: v.contiguous() for k, v in models.ConvNet().state_dict().items()}, offered)
     before = sorted(p.name for p in folder.iterdir())
     with pytest.raises(models.CheckpointError, match=message):
-        from explorer import own_models
+        from explorer.models import own
 
-        own_models.add(offered, name)
+        own.add(offered, name)
     assert sorted(p.name for p in folder.iterdir()) == before
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["models", "add", str(offered), "--name", name])

@@ -60,10 +60,10 @@ def test_an_onnx_classifier_goes_through_the_cli_and_runs_like_the_original(tmp_
 
 
 def test_the_shipped_softmax_exported_and_added_back_is_the_same_model(tmp_path, checkpoints, mnist_test):
-    from explorer import own_models
+    from explorer.models import own
 
     shipped = models.load(ROOT / "checkpoints" / "softmax.safetensors")
-    added = models.load(own_models.add(export(shipped, tmp_path / "softmax.onnx"), "again"))
+    added = models.load(own.add(export(shipped, tmp_path / "softmax.onnx"), "again"))
     assert added.card["graph"]["embedding"] == "/dense/dense.2/Gemm_output_0"  # guessed: the logits' dense input
     assert added.card["clean_accuracy"] == pytest.approx(shipped.card["clean_accuracy"], abs=1e-4)
     images = data.to_tensor(mnist_test[0][:256])
@@ -114,28 +114,28 @@ def offer(kind: str, path: Path) -> Path:
 ])
 def test_an_onnx_file_that_cannot_serve_gets_a_one_line_reason_and_changes_nothing(tmp_path, checkpoints, kind,
                                                                                    embedding, message):
-    from explorer import own_models
+    from explorer.models import own
 
     offered = offer(kind, tmp_path / f"{kind}.onnx")
     with pytest.raises(models.CheckpointError, match=message) as error:
-        own_models.add(offered, "theirs", embedding)
+        own.add(offered, "theirs", embedding)
     assert "\n" not in str(error.value)
     assert list(checkpoints.iterdir()) == []
 
 
 def test_without_the_onnx_package_the_message_says_how_to_get_it(tmp_path, checkpoints, monkeypatch):
-    from explorer import own_models
+    from explorer.models import own
 
     offered = export(Theirs(), tmp_path / "theirs.onnx")
     monkeypatch.setitem(sys.modules, "onnx", None)  # what `import onnx` meets where the extra is not installed
     with pytest.raises(models.CheckpointError, match=r"pip install 'explorer\[onnx\]'"):
-        own_models.add(offered, "theirs")
+        own.add(offered, "theirs")
 
 
 def test_a_card_whose_graph_does_not_match_its_weights_is_refused(tmp_path, checkpoints):
-    from explorer import own_models
+    from explorer.models import own
 
-    added = own_models.add(export(Theirs(), tmp_path / "theirs.onnx"), "theirs")
+    added = own.add(export(Theirs(), tmp_path / "theirs.onnx"), "theirs")
     other = checkpoints / "other.safetensors"
     models.save(models.ConvNet(), other, {k: v for k, v in models.read_card(added).items() if k != "weights_sha256"})
     with pytest.raises(models.CheckpointError, match="tensors where its card's graph needs"):

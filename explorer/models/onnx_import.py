@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from explorer.graph_net import GraphError, GraphNet, check_operators
+from explorer.models.graph_net import GraphError, GraphNet, check_operators
 
 PROBE = 2  # digits run through the graph to check its shapes
 

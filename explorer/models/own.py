@@ -11,8 +11,9 @@ from pathlib import Path
 
 import torch
 
-from explorer import data, evaluate, models, onnx_import
-from explorer.graph_net import GraphError, GraphNet
+from explorer import data, evaluate, models
+from explorer.models import onnx_import
+from explorer.models.graph_net import GraphError, GraphNet
 from explorer.provenance import code_version, now, sha256_file
 
 NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")

@@ -1,4 +1,4 @@
-"""The paper's ConvNet and the one place a checkpoint is saved or loaded.
+"""The one place a checkpoint is saved or loaded.
 
 A checkpoint is NAME.safetensors (weights; safetensors cannot run code) beside NAME.json (its model card: how it
 was trained, on what data, how accurate it is). Pickles are never loaded. A model added from ONNX is a GraphNet:
@@ -15,14 +15,12 @@ from typing import Any
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
-from torch import nn
 
 from explorer import data, files
-from explorer.graph_net import GraphError, GraphNet
+from explorer.models.convnet import ConvNet
+from explorer.models.graph_net import GraphError, GraphNet
 from explorer.provenance import sha256_file
 
-MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
-EMBEDDING_DIM = 64
 CARD_KEYS = ("name", "recipe", "params", "seed", "data_sha256", "clean_accuracy", "code_version", "date",
              "weights_sha256")
 
@@ -31,44 +29,7 @@ def checkpoint_dir() -> Path:
     """$EXPLORER_CHECKPOINTS, else the repository's checkpoints/ folder."""
     if env := os.environ.get("EXPLORER_CHECKPOINTS"):
         return Path(env)
-    return Path(__file__).resolve().parent.parent / "checkpoints"
-
-
-def conv_block(channels_in: int, channels_out: int) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(channels_in, channels_out, 5, padding=2), nn.ReLU(),
-        nn.Conv2d(channels_out, channels_out, 5, padding=2), nn.ReLU(),
-        nn.MaxPool2d(2),
-    )
-
-
-class ConvNet(nn.Module):
-    """Three blocks of two 5x5 convolutions (32, 64, 64), Dense 512, Dense 64 (the embedding), Dense 10.
-
-    Takes pixels in [0, 1]; the normalisation lives inside so attacks work in pixel space.
-    """
-
-    embedding_dim = EMBEDDING_DIM
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.register_buffer("mean", torch.tensor(MNIST_MEAN), persistent=False)
-        self.register_buffer("std", torch.tensor(MNIST_STD), persistent=False)
-        self.features = nn.Sequential(conv_block(1, 32), conv_block(32, 64), conv_block(64, 64), nn.Flatten())
-        self.dense = nn.Sequential(nn.Linear(64 * 3 * 3, 512), nn.ReLU(), nn.Linear(512, EMBEDDING_DIM))
-        self.classifier = nn.Linear(EMBEDDING_DIM, 10)
-        self.card: dict[str, Any] = {}
-
-    def embed(self, x: torch.Tensor) -> torch.Tensor:
-        """The 64-d penultimate features: the latent space the triplet loss shapes."""
-        return self.dense(self.features((x - self.mean) / self.std))
-
-    def head(self, z: torch.Tensor) -> torch.Tensor:
-        """Logits from embeddings."""
-        return self.classifier(z)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.embed(x))
+    return Path(__file__).resolve().parents[2] / "checkpoints"
 
 
 class CheckpointError(ValueError):
@@ -193,3 +154,4 @@ def save(model: ConvNet | GraphNet, path: Path, card: dict[str, Any]) -> Path:
     files.write_text(path.with_suffix(".json"), json.dumps(card, indent=2) + "\n")
     model.card = card
     return path
+
