@@ -139,7 +139,7 @@ def ship_layouts(args: argparse.Namespace) -> None:
 def evaluate_models(args: argparse.Namespace) -> None:
     import json
 
-    from explorer import allocator, results
+    from explorer import results, runtime
     from explorer.batch_store import BatchStore
 
     if not (args.latent or args.table1 or args.sweeps or args.converged):
@@ -162,8 +162,9 @@ def evaluate_models(args: argparse.Namespace) -> None:
                              "folder you can write to") from exc
         if len(store):
             print(f"{part}: going on from {len(store)} finished batches in {store.folder}", flush=True)
+    runtime.full_precision()
     if stores:
-        allocator.keep_freed_memory()  # hours of attacks ahead: see allocator.py
+        runtime.keep_freed_memory()  # hours of attacks ahead: see runtime.py
     if args.sweeps:  # before the table, whose flags read the sweeps
         results.write_sweeps(args.results, names=args.models, digits=args.sweep_digits,
                              batch_size=args.sweep_batch_size, device=args.device, store=stores["sweeps"])
@@ -186,8 +187,9 @@ def evaluate_models(args: argparse.Namespace) -> None:
 
 
 def train_recipe(args: argparse.Namespace) -> None:
-    from explorer import train
+    from explorer import runtime, train
 
+    runtime.autotune_convolutions()
     path = train.train(args.recipe, dataset=args.dataset, runs=args.runs, device=args.device, seed=args.seed,
                        resume=args.resume, fresh=args.fresh, epochs=args.epochs)
     print(f"wrote {path} and its card {path.with_suffix('.json')}")

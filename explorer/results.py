@@ -16,7 +16,7 @@ import torch
 from explorer import data, files, latent, models, sweeps, table1
 from explorer.batch_store import BatchStore
 from explorer.provenance import code_version, now, sha256_file
-from explorer.train import device_name, pick_device
+from explorer.runtime import device_name, float32_mode, pick_device
 
 COMMITTED = Path(__file__).resolve().parent.parent / "results"
 
@@ -49,14 +49,7 @@ def model_provenance(model: models.ConvNet, device: torch.device) -> dict:
     return {"weights_sha256": model.card["weights_sha256"],
             "card_sha256": sha256_file(models.resolve(model.card["name"]).with_suffix(".json")),
             "evaluated": {"code_version": code_version(), "date": now(), "device": device_name(device),
-                          "torch": torch.__version__, "float32": "full (no TF32)"}}
-
-
-def full_precision(device: torch.device) -> torch.device:
-    """TF32 convolutions round differently from the CPU and flip a few boundary digits: results must re-run."""
-    torch.backends.cudnn.allow_tf32 = False
-    torch.backends.cuda.matmul.allow_tf32 = False
-    return device
+                          "torch": torch.__version__, "float32": float32_mode(device)}}
 
 
 def made_by(command: str, **settings) -> dict:
@@ -168,7 +161,7 @@ def write_table1(results: Path, *, names: list[str] | None = None, digits: int |
         earlier, earlier_layout = read_earlier(results / "table1.json", kept, TABLE1_PARTS, tuple(asked))
     options = fill_in(asked, earlier_layout, TABLE1_DEFAULTS)
     batch_size, check_digits = options["batch_size"], options["checks"]
-    torch_device = full_precision(pick_device(device))
+    torch_device = pick_device(device)
     loaded = {row: models.load(table1.ROWS[row], device=torch_device) for row in run}
     content = {"made_by": made_by("explorer evaluate --table1", eps=table1.EPS, batch_size=batch_size,
                                   presets={p: table1.preset_params(p) for p in ("paper", "strong")}),
@@ -229,7 +222,7 @@ def write_sweeps(results: Path, *, names: list[str] | None = None, digits: int |
         earlier, earlier_layout = read_earlier(results / "sweeps.json", kept, SWEEPS_PARTS, (*asked, "eps"))
     options = fill_in(asked, earlier_layout, SWEEPS_DEFAULTS)
     digits, batch_size = options["digits"], options["batch_size"]
-    torch_device = full_precision(pick_device(device))
+    torch_device = pick_device(device)
     content = {"made_by": made_by("explorer evaluate --sweeps", batch_size=batch_size,
                                   presets={p: table1.preset_params(p) for p in ("paper", "strong")}),
                "digits": digits, "eps": sweeps.EPS_GRID, "models": {}, "accuracy": {}, "smallest_flipping_eps": {}}
@@ -309,7 +302,7 @@ def write_converged(results: Path, *, names: list[str] | None = None, digits: in
         raise ResultsError(f"--converged-digits must be 1..{test_size:,} and --check-digits and "
                            f"--batch-size at least 1, not {options['digits']}, {options['checks']} and "
                            f"{options['batch_size']}")
-    torch_device = full_precision(pick_device(device))
+    torch_device = pick_device(device)
     content = {"made_by": made_by("explorer evaluate --converged", eps=table1.EPS, **options,
                                   components=[{"attack": kind, "params": ensemble.params_for(kind).as_record()}
                                               for kind in ensemble.COMPONENTS],

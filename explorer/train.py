@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import math
-import platform
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -32,6 +31,7 @@ from explorer import attacks, data, files, models
 from explorer.losses import triplet_margin_loss
 from explorer.miners import MINERS
 from explorer.provenance import code_version, now
+from explorer.runtime import device_name, pick_device
 
 MINER_REASON = {
     "batch-hard": (
@@ -120,17 +120,6 @@ def checkpoint_name(recipe: str, dataset: str = "mnist") -> str:
     """'softmax' on MNIST, 'fashion-softmax' on Fashion-MNIST."""
     return data.DATASETS[dataset].checkpoint_prefix + recipe
 
-
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return f"cuda ({torch.cuda.get_device_name(device)})"
-    return f"cpu ({platform.machine()}, {torch.get_num_threads()} threads)"
-
-
-def pick_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 @torch.no_grad()
@@ -229,7 +218,6 @@ def train(
     run_dir = runs / name
     out = out or models.checkpoint_dir() / f"{name}.safetensors"
     torch_device = pick_device(device)
-    torch.backends.cudnn.benchmark = torch_device.type == "cuda"
 
     train_x, train_y = data.load_split("train", dataset)
     test_x, test_y = data.load_split("test", dataset)

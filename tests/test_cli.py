@@ -5,7 +5,7 @@ import sys
 import pytest
 from PIL import Image
 
-from explorer import allocator, cli, gallery, results
+from explorer import cli, gallery, results, runtime
 
 
 def explorer(*args):
@@ -93,7 +93,7 @@ def test_an_interrupted_evaluation_says_how_to_go_on(tmp_path, monkeypatch, caps
         raise KeyboardInterrupt
 
     monkeypatch.setattr(results, "write_sweeps", interrupted)
-    monkeypatch.setattr(allocator, "keep_freed_memory", lambda: False)  # keep the test process's own allocator
+    monkeypatch.setattr(runtime, "keep_freed_memory", lambda: False)  # keep the test process's own allocator
     with pytest.raises(SystemExit) as stopped:
         cli.main(["evaluate", "--sweeps", "--runs", str(tmp_path)])
     assert stopped.value.code == 130

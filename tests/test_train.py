@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from explorer import models, train
+from explorer import models, runtime, train
 
 
 def tiny_run(tmp_path, name, **kwargs):
@@ -59,7 +59,7 @@ def test_a_run_killed_mid_epoch_resumes_from_its_last_epoch_to_the_same_weights(
     assert_same_weights(resumed, straight)
     card = resumed.card
     assert [record["epoch"] for record in card["history"]] == [1, 2]
-    assert card["trained_on"] == card["history"][1]["device"] == train.device_name(torch.device("cpu"))
+    assert card["trained_on"] == card["history"][1]["device"] == runtime.device_name(torch.device("cpu"))
     assert card["params"]["train_digits"] == 256 and card["recipe"] == "softmax"
 
 

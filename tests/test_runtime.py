@@ -9,12 +9,12 @@ import pytest
 REALLOCATE = """
 import resource, sys, time
 import torch
-from explorer import allocator
+from explorer import runtime
 
 def resident_mib():
     return int(open("/proc/self/statm").read().split()[1]) * resource.getpagesize() / 2**20
 
-applied = allocator.keep_freed_memory(trim_every_s=0.2) if sys.argv[1] == "tuned" else False
+applied = runtime.keep_freed_memory(trim_every_s=0.2) if sys.argv[1] == "tuned" else False
 activations = torch.ones(16 << 20)
 del activations
 before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt

@@ -1,11 +1,11 @@
-"""What `explorer.allocator.keep_freed_memory` saves on one sweep batch, and what it costs in memory, in one run.
+"""What `explorer.runtime.keep_freed_memory` saves on one sweep batch, and what it costs in memory, in one run.
 
 Each measurement is a fresh process (an allocator setting cannot be undone in-process): BIM from the paper preset
 on the first 250 test digits at all 26 eps of the sweep grid, the shape of one `explorer evaluate --sweeps` batch,
 once with glibc's defaults and once tuned, in turns. Ratio = default time / tuned time; the accuracies must agree.
 Peak = the largest resident set of the process.
 
-    python benchmarks/allocator.py [--digits 250] [--steps 4] [--repeats 3]
+    python benchmarks/malloc.py [--digits 250] [--steps 4] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import sys
 
 CHILD = """
 import json, resource, sys, time
-from explorer import allocator, attacks, data, models, sweeps
-tuned = allocator.keep_freed_memory() if sys.argv[1] == "tuned" else False
+from explorer import attacks, data, models, runtime, sweeps
+tuned = runtime.keep_freed_memory() if sys.argv[1] == "tuned" else False
 model = models.load("triplet-pgd")
 images, labels = data.load_split("test")
 digits = int(sys.argv[2])
