@@ -187,16 +187,16 @@ def evaluate_models(args: argparse.Namespace) -> None:
 
 
 def train_recipe(args: argparse.Namespace) -> None:
-    from explorer import runtime, train
+    from explorer import runtime, training
 
     runtime.autotune_convolutions()
-    path = train.train(args.recipe, dataset=args.dataset, runs=args.runs, device=args.device, seed=args.seed,
+    path = training.train(args.recipe, dataset=args.dataset, runs=args.runs, device=args.device, seed=args.seed,
                        resume=args.resume, fresh=args.fresh, epochs=args.epochs)
     print(f"wrote {path} and its card {path.with_suffix('.json')}")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from explorer import attacks, data, train
+    from explorer import attacks, data, training
 
     parser = argparse.ArgumentParser(prog="explorer", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -302,7 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
                            "the same command again to go on from them")
 
     trainer = commands.add_parser("train", help="train a recipe of Table 1 into checkpoints/")
-    trainer.add_argument("recipe", choices=sorted(train.RECIPES))
+    trainer.add_argument("recipe", choices=sorted(training.RECIPES))
     trainer.add_argument("--dataset", default="mnist", choices=sorted(data.DATASETS),
                          help="what to train on (default mnist); on fashion-mnist the checkpoint is fashion-RECIPE")
     trainer.add_argument("--resume", action="store_true", help="continue an interrupted run from its last epoch")
@@ -319,7 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from explorer.data import DataError
     from explorer.models import CheckpointError
-    from explorer.train import TrainingError
+    from explorer.training import TrainingError
 
     parser = build_parser()
     args = parser.parse_args(argv)

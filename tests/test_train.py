@@ -9,19 +9,19 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from explorer import models, runtime, train
+from explorer import attacks, models, runtime, training
 
 
 def tiny_run(tmp_path, name, **kwargs):
-    return train.train("softmax", runs=tmp_path / name, out=tmp_path / f"{name}.safetensors", epochs=2,
+    return training.train("softmax", runs=tmp_path / name, out=tmp_path / f"{name}.safetensors", epochs=2,
                        train_limit=256, progress=False, **kwargs)
 
 
 KILLED_RUN = """
 import sys
 from pathlib import Path
-from explorer import train
-train.train("softmax", runs=Path(sys.argv[1]), out=Path(sys.argv[2]), epochs=2, train_limit=256, progress=False,
+from explorer import training
+training.train("softmax", runs=Path(sys.argv[1]), out=Path(sys.argv[2]), epochs=2, train_limit=256, progress=False,
             save_every_s=float(sys.argv[3]))
 """
 
@@ -53,7 +53,7 @@ def test_a_run_killed_mid_epoch_resumes_from_its_last_epoch_to_the_same_weights(
     run.wait(timeout=30)
     assert json.loads(state.read_text())["epochs_done"] == 1
     assert not (tmp_path / "killed.safetensors").exists()
-    with pytest.raises(train.TrainingError, match="--resume"):
+    with pytest.raises(training.TrainingError, match="--resume"):
         tiny_run(tmp_path, "killed")  # a second start never silently overwrites the saved run
     resumed = models.load(tiny_run(tmp_path, "killed", resume=True))
     assert_same_weights(resumed, straight)
@@ -82,13 +82,13 @@ def test_a_run_killed_within_an_epoch_resumes_from_its_last_batch_to_the_same_we
 
 
 def test_unknown_recipe_is_refused():
-    with pytest.raises(train.TrainingError, match="unknown recipe"):
-        train.train("dropout")
+    with pytest.raises(training.TrainingError, match="unknown recipe"):
+        training.train("dropout")
 
 
 def test_the_control_is_triplet_pgd_without_the_triplet_loss():
-    control, treated = train.RECIPES["softmax-pgd"], train.RECIPES["triplet-pgd"]
-    differ = {f.name for f in fields(train.Recipe) if getattr(control, f.name) != getattr(treated, f.name)}
+    control, treated = training.RECIPES["softmax-pgd"], training.RECIPES["triplet-pgd"]
+    differ = {f.name for f in fields(training.Recipe) if getattr(control, f.name) != getattr(treated, f.name)}
     # the miner only chooses triplets, and the reasons are prose: the training itself differs in the objective alone
     assert differ == {"name", "summary", "objective", "miner", "epochs_reason", "purpose"}
     assert (control.objective, treated.objective) == ("softmax", "triplet")
@@ -98,9 +98,9 @@ def test_the_control_trains_the_whole_network_by_cross_entropy_on_each_digit_and
     torch.manual_seed(0)
     model = models.ConvNet()
     images, labels = torch.rand(8, 1, 28, 28), torch.arange(8)
-    loss, logits = train.batch_loss(model, train.RECIPES["softmax-pgd"], images, labels, seed=3, eps=0.3)
+    loss, logits = training.batch_loss(model, training.RECIPES["softmax-pgd"], images, labels, seed=3, eps=0.3)
     assert logits.shape == (16, 10)  # every digit joined by its twin
-    twins = train.attacks.attack(model, images, labels, "pgd", 0.3, seed=3)
+    twins = attacks.attack(model, images, labels, "pgd", 0.3, seed=3)
     torch.testing.assert_close(logits, model(torch.cat([images, twins])))
     torch.testing.assert_close(loss, F.cross_entropy(logits, torch.cat([labels, labels])))
     loss.backward()
@@ -114,7 +114,7 @@ def test_a_recipe_trains_on_fashion_mnist_under_its_own_name_and_fine_tunes_its_
 
     folder = tmp_path / "checkpoints"
     monkeypatch.setenv("EXPLORER_CHECKPOINTS", str(folder))
-    base = train.train("softmax", dataset="fashion-mnist", runs=tmp_path / "runs", epochs=1, train_limit=256,
+    base = training.train("softmax", dataset="fashion-mnist", runs=tmp_path / "runs", epochs=1, train_limit=256,
                        progress=False)
     assert base == folder / "fashion-softmax.safetensors" and (tmp_path / "runs" / "fashion-softmax").is_dir()
     card = models.load("fashion-softmax").card
@@ -122,9 +122,9 @@ def test_a_recipe_trains_on_fashion_mnist_under_its_own_name_and_fine_tunes_its_
     assert card["data_sha256"] == data.FASHION_MNIST.content_sha256
     assert models.dataset_of(card) == "fashion-mnist"
     images, labels = data.load_split("test", "fashion-mnist")
-    assert card["clean_accuracy"] == train.accuracy(models.load("fashion-softmax"), data.to_tensor(images),
+    assert card["clean_accuracy"] == training.accuracy(models.load("fashion-softmax"), data.to_tensor(images),
                                                     torch.from_numpy(labels))  # measured on Fashion-MNIST
-    tuned = models.load(train.train("triplet", dataset="fashion-mnist", runs=tmp_path / "runs", epochs=1,
+    tuned = models.load(training.train("triplet", dataset="fashion-mnist", runs=tmp_path / "runs", epochs=1,
                                     train_limit=256, progress=False))
     assert tuned.card["name"] == "fashion-triplet"
     assert tuned.card["base"] == {"name": "fashion-softmax", "weights_sha256": card["weights_sha256"]}
@@ -132,6 +132,6 @@ def test_a_recipe_trains_on_fashion_mnist_under_its_own_name_and_fine_tunes_its_
     for suffix in (".safetensors", ".json"):  # an MNIST model under the Fashion name is not a base for Fashion
         shipped = Path(__file__).resolve().parents[1] / "checkpoints" / f"softmax{suffix}"
         shutil.copy(shipped, folder / f"fashion-softmax{suffix}")
-    with pytest.raises(train.TrainingError, match="was trained on mnist, not fashion-mnist"):
-        train.train("triplet", dataset="fashion-mnist", runs=tmp_path / "other", epochs=1, train_limit=256,
+    with pytest.raises(training.TrainingError, match="was trained on mnist, not fashion-mnist"):
+        training.train("triplet", dataset="fashion-mnist", runs=tmp_path / "other", epochs=1, train_limit=256,
                     progress=False)

@@ -5,9 +5,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from explorer import attacks, models, train
-from explorer.losses import triplet_margin_loss
-from explorer.miners import batch_all, batch_hard
+from explorer import attacks, models, training
+from explorer.training.losses import triplet_margin_loss
+from explorer.training.miners import batch_all, batch_hard
 
 # Five points on a line: class 0 at 0 and 1, class 1 at 3, 4 and 10.
 POINTS = torch.tensor([[0.0], [1.0], [3.0], [4.0], [10.0]])
@@ -63,9 +63,9 @@ def test_a_satisfied_batch_still_gives_a_zero_gradient_not_none_or_nan():
 def test_a_triplet_pgd_step_trains_the_network_by_the_triplet_loss_and_the_head_by_cross_entropy_alone():
     torch.manual_seed(0)
     model = models.ConvNet()
-    recipe = train.RECIPES["triplet-pgd"]
+    recipe = training.RECIPES["triplet-pgd"]
     images, labels = torch.rand(8, 1, 28, 28), torch.arange(8) % 4
-    loss, logits = train.batch_loss(model, recipe, images, labels, seed=5, eps=0.3)
+    loss, logits = training.batch_loss(model, recipe, images, labels, seed=5, eps=0.3)
     assert logits.shape == (16, 10)  # every digit joined by its PGD twin
     twins = attacks.attack(model, images, labels, "pgd", 0.3, seed=5)
     both, twice = torch.cat([images, twins]), torch.cat([labels, labels])
@@ -87,6 +87,6 @@ def test_a_triplet_pgd_step_trains_the_network_by_the_triplet_loss_and_the_head_
 
 
 def test_the_pgd_budget_grows_over_the_warm_up_epochs_then_stays():
-    recipe = train.RECIPES["triplet-pgd"]
-    assert [train.adversary_eps(recipe, epoch) for epoch in (0, 1.5, 3, 10)] == pytest.approx([0, 0.15, 0.3, 0.3])
-    assert train.adversary_eps(train.RECIPES["triplet-fgsm"], 0) == 0.3  # no warm-up: the paper's eps from the start
+    recipe = training.RECIPES["triplet-pgd"]
+    assert [training.adversary_eps(recipe, epoch) for epoch in (0, 1.5, 3, 10)] == pytest.approx([0, 0.15, 0.3, 0.3])
+    assert training.adversary_eps(training.RECIPES["triplet-fgsm"], 0) == 0.3  # no warm-up: the paper eps at once

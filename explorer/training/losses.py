@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from explorer.miners import Triplets
+from explorer.training.miners import Triplets
 
 
 def triplet_margin_loss(embeddings: torch.Tensor, triplets: Triplets, margin: float) -> torch.Tensor:
