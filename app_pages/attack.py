@@ -21,8 +21,10 @@ from app_pages.shared import (
     sample,
     share_link,
 )
-from explorer import attacks, data, eps_view, figures, links
+from explorer import attacks, data
 from explorer.data import uploads
+from explorer.plots import figures
+from explorer.web import eps_view, links
 
 SOURCES = {"test": "Test set", "upload": "Upload a picture", "draw": "Draw"}
 # The eps view draws in the browser: moving the slider never waits for the server (assets/eps_viewer.*).

@@ -5,7 +5,8 @@ import streamlit as st
 import torch
 
 from app_pages.shared import ATTACKING, chosen_models, load_model, preset_radio, sample
-from explorer import attacks, charts, data, evaluate, figures, results, sweeps
+from explorer import attacks, data, evaluate, results, sweeps
+from explorer.plots import charts, figures
 
 FLIPS_SHOWN = 8
 

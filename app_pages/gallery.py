@@ -12,7 +12,8 @@ from app_pages.shared import (
     preset_radio,
     usable,
 )
-from explorer import attacks, figures, gallery, models
+from explorer import attacks, models
+from explorer.plots import figures, gallery
 
 
 @st.cache_data(max_entries=32, show_spinner="Attacking the digits with FGSM, BIM, MIM and PGD…")

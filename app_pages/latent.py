@@ -18,8 +18,11 @@ from app_pages.shared import (
     share_link,
     usable,
 )
-from explorer import attacks, data, gallery, latent, links, migration, models, projection
-from explorer.latent_figure import UNKNOWN, Panel, migration_figure, panel
+from explorer import attacks, data, latent, models
+from explorer.latent import projection, trajectories
+from explorer.plots import gallery
+from explorer.plots.latent_figure import UNKNOWN, Panel, migration_figure, panel
+from explorer.web import links
 
 SAMPLE_CHOICES = {"page": "the digit from page 1", "per_class": "one digit of each class", "sample": "a random sample"}
 
@@ -37,17 +40,17 @@ def fitted_projection(model_name: str, method: str) -> projection.Projection:
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def migrated(model_name: str, images: np.ndarray, labels: np.ndarray, kind: str, params: dict,
-             eps_grid: tuple[float, ...]) -> migration.Migration:
+             eps_grid: tuple[float, ...]) -> trajectories.Trajectories:
     model = load_model(model_name)
     with ATTACKING.turn():
-        return migration.migrate(model, torch.from_numpy(images)[:, None], torch.from_numpy(labels), kind, eps_grid,
+        return trajectories.migrate(model, torch.from_numpy(images)[:, None], torch.from_numpy(labels), kind, eps_grid,
                                  **params)
 
 
-def page_digit(model_name: str, image: np.ndarray, label: int, kind: str, params: dict) -> migration.Migration:
+def page_digit(model_name: str, image: np.ndarray, label: int, kind: str, params: dict) -> trajectories.Trajectories:
     """Page 1's digit, attacked exactly as page 1 showed it: its cached attack over the eps grid, embedded."""
     result = response(model_name, image, label, kind, params)
-    return migration.follow(load_model(model_name), result.eps, torch.from_numpy(result.adversarial)[:, None, None],
+    return trajectories.follow(load_model(model_name), result.eps, torch.from_numpy(result.adversarial)[:, None, None],
                             np.array([label]))
 
 
@@ -59,7 +62,7 @@ def latent_view(pair: tuple[str, ...], method: str, from_page: bool, images: np.
     panels = []
     for name in pair:
         moved = (page_digit(name, images[0], int(labels[0]), kind, params) if from_page
-                 else migrated(name, images, labels, kind, params, migration.EPS_FRAMES))
+                 else migrated(name, images, labels, kind, params, trajectories.EPS_FRAMES))
         _, reference_labels, reference_indices = model_sample(name)
         panels.append(panel(name, fitted_projection(name, method), reference_labels, reference_indices, moved,
                             indices))
@@ -116,7 +119,7 @@ if paper_figure:
 
 images, labels, indices = chosen_digits(choice, int(count), seed=0)
 # Page 1's digit reuses page 1's attack of it, on page 1's grid, so the two pages always agree.
-eps_grid = tuple(EPS_GRID) if choice == "page" else migration.EPS_FRAMES
+eps_grid = tuple(EPS_GRID) if choice == "page" else trajectories.EPS_FRAMES
 at_paper_eps = int(np.argmin(np.abs(np.array(eps_grid) - 0.3)))
 with st.spinner(f"Attacking {len(labels)} digit(s) at {len(eps_grid)} eps values with "
                 f"{kind.upper()} for each model…"):

@@ -12,9 +12,11 @@ import numpy as np
 import streamlit as st
 import torch
 
-from explorer import attacks, data, evaluate, links, models, projection, sweeps
-from explorer.shared_results import SharedResults
-from explorer.turns import FIRST_LOOK, FULL, Turns
+from explorer import attacks, data, evaluate, models, sweeps
+from explorer.latent import projection
+from explorer.web import links
+from explorer.web.shared_results import SharedResults
+from explorer.web.turns import FIRST_LOOK, FULL, Turns
 
 EPS_GRID = np.array(sweeps.EPS_GRID)
 # Attacks run one at a time, whichever session asks, the first looks at a new digit first (explorer.turns).

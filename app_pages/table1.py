@@ -3,8 +3,9 @@
 import streamlit as st
 
 from app_pages.shared import current_dataset
-from explorer import charts, data, results, table1
+from explorer import data, results, table1
 from explorer.attacks import ensemble
+from explorer.plots import charts
 
 
 @st.cache_data

@@ -30,7 +30,8 @@ from explorer.serve import IDLE, launch_chromium, memory_bytes, running_app
 
 COLD_UMAP = """
 import sys, time
-from explorer import data, latent, models, projection
+from explorer import data, latent, models
+from explorer.latent import projection
 images = data.load_sample()[0]
 embeddings = latent.embed(models.load("triplet"), images)
 if sys.argv[1] == "after-warm-up":

@@ -34,8 +34,9 @@ import numpy as np
 import protocol
 from playwright.async_api import async_playwright, expect
 
-from explorer import attacks, data, eps_view, evaluate, models, sweeps
+from explorer import attacks, data, evaluate, models, sweeps
 from explorer.serve import CHROMIUM, CHROMIUM_ARGS, IDLE, memory_bytes, running_app
+from explorer.web import eps_view
 
 PAIR = ("softmax", "triplet")
 KIND, LINK_EPS = "pgd", 0.2

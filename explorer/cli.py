@@ -47,7 +47,8 @@ def add_model(args: argparse.Namespace) -> None:
 def attack_digit(args: argparse.Namespace) -> None:
     import torch
 
-    from explorer import attacks, data, figures, models
+    from explorer import attacks, data, models
+    from explorer.plots import figures
 
     model = models.load(args.model)
     images, labels = data.load_split("test", models.dataset_of(model.card))
@@ -77,7 +78,8 @@ def attack_digit(args: argparse.Namespace) -> None:
 
 
 def draw_gallery(args: argparse.Namespace) -> None:
-    from explorer import attacks, data, gallery, models
+    from explorer import attacks, data, models
+    from explorer.plots import gallery
 
     model = models.load(args.model)
     images, labels, indices = data.load_sample(models.dataset_of(model.card))
@@ -94,7 +96,9 @@ def draw_gallery(args: argparse.Namespace) -> None:
 def latent_figure(args: argparse.Namespace) -> None:
     import torch
 
-    from explorer import data, gallery, latent, latent_figure, migration, models, projection
+    from explorer import data, latent, models
+    from explorer.latent import projection, trajectories
+    from explorer.plots import gallery, latent_figure
 
     loaded = [models.load(name) for name in args.models]
     if len({models.dataset_of(model.card) for model in loaded}) > 1:
@@ -111,10 +115,10 @@ def latent_figure(args: argparse.Namespace) -> None:
     for name, model in zip(args.models, loaded, strict=True):
         view = projection.fit(args.view, latent.reference_embeddings(model, images), model.card["weights_sha256"],
                               images)
-        moved = migration.migrate(model, data.to_tensor(images[chosen]), torch.from_numpy(labels[chosen]),
+        moved = trajectories.migrate(model, data.to_tensor(images[chosen]), torch.from_numpy(labels[chosen]),
                                   args.attack, preset=args.preset)
         panels.append(latent_figure.panel(name, view, labels, indices, moved, indices[chosen]))
-        print(f"{name:14s} at eps 0.30: {int(moved.fooled[migration.EPS_FRAMES.index(0.3)].sum())} of "
+        print(f"{name:14s} at eps 0.30: {int(moved.fooled[trajectories.EPS_FRAMES.index(0.3)].sum())} of "
               f"{len(chosen)} digits taken for another class")
     figure = latent_figure.migration_figure(panels)
     figure.write_html(args.out, include_plotlyjs=True, auto_play=False)
@@ -122,7 +126,8 @@ def latent_figure(args: argparse.Namespace) -> None:
 
 
 def ship_layouts(args: argparse.Namespace) -> None:
-    from explorer import data, latent, models, projection, stored
+    from explorer import data, latent, models
+    from explorer.latent import projection, stored
 
     for name in models.available():
         model = models.load(name)

@@ -5,7 +5,8 @@ import sys
 import pytest
 from PIL import Image
 
-from explorer import cli, gallery, results, runtime
+from explorer import cli, results, runtime
+from explorer.plots import gallery
 
 
 def explorer(*args):

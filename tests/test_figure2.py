@@ -8,7 +8,9 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from explorer import cli, data, evaluate, latent, latent_figure, migration, models, projection, stored, sweeps
+from explorer import cli, data, evaluate, latent, models, sweeps
+from explorer.latent import projection, stored, trajectories
+from explorer.plots import latent_figure
 
 
 @pytest.fixture(scope="module")
@@ -77,8 +79,8 @@ def test_digits_migrate_away_from_their_class_as_eps_grows(sample):
     images, labels, _ = sample
     chosen = np.array([np.flatnonzero(labels == c)[0] for c in range(10)])
     model = models.load("softmax")
-    moved = migration.migrate(model, data.to_tensor(images[chosen]), torch.from_numpy(labels[chosen]), "bim")
-    assert moved.embeddings.shape == (len(migration.EPS_FRAMES), 10, 64)
+    moved = trajectories.migrate(model, data.to_tensor(images[chosen]), torch.from_numpy(labels[chosen]), "bim")
+    assert moved.embeddings.shape == (len(trajectories.EPS_FRAMES), 10, 64)
     with torch.no_grad():
         clean = model.embed(data.to_tensor(images[chosen])).numpy()
     np.testing.assert_allclose(moved.embeddings[0], clean, atol=1e-4)  # eps 0 is the clean digit
@@ -95,9 +97,9 @@ def test_page_1s_attack_of_a_digit_gives_the_same_migration_as_attacking_it_agai
     image, label = data.to_tensor(images[:1]), torch.from_numpy(labels[:1])
     grid = tuple(sweeps.EPS_GRID)
     page_1 = evaluate.eps_response(model, image[0], int(label), "pgd", np.array(grid))
-    followed = migration.follow(model, page_1.eps, torch.from_numpy(page_1.adversarial)[:, None, None],
+    followed = trajectories.follow(model, page_1.eps, torch.from_numpy(page_1.adversarial)[:, None, None],
                                 labels[:1])
-    attacked_again = migration.migrate(model, image, label, "pgd", grid)
+    attacked_again = trajectories.migrate(model, image, label, "pgd", grid)
     np.testing.assert_array_equal(followed.predictions[:, 0], page_1.predictions)
     np.testing.assert_array_equal(followed.predictions, attacked_again.predictions)
     np.testing.assert_allclose(followed.embeddings, attacked_again.embeddings, atol=1e-4)
@@ -107,11 +109,11 @@ def test_page_1s_attack_of_a_digit_gives_the_same_migration_as_attacking_it_agai
 def test_the_figure_has_one_frame_per_eps_and_axes_that_hold_every_point(sample, triplet_embeddings):
     images, labels, indices = sample
     view = projection.fit_pca(triplet_embeddings)
-    moved = migration.migrate(models.load("triplet"), data.to_tensor(images[:3]), torch.from_numpy(labels[:3]),
+    moved = trajectories.migrate(models.load("triplet"), data.to_tensor(images[:3]), torch.from_numpy(labels[:3]),
                               "fgsm")
     panel = latent_figure.panel("triplet", view, labels, indices, moved, indices[:3])
     figure = latent_figure.migration_figure([panel, panel])
-    assert [frame.name for frame in figure.frames] == [f"{e:.2f}" for e in migration.EPS_FRAMES]
+    assert [frame.name for frame in figure.frames] == [f"{e:.2f}" for e in trajectories.EPS_FRAMES]
     for axis, column in (("xaxis", 0), ("yaxis", 1)):
         low, high = figure.layout[axis].range
         assert low <= panel.paths[..., column].min() and panel.paths[..., column].max() <= high
@@ -156,8 +158,8 @@ def test_the_latent_page_draws_both_models_and_the_paper_figure():
     assert not app.exception, app.exception
     spec = json.loads(app.get("plotly_chart")[0].proto.spec)
     assert spec["layout"]["annotations"][0]["text"] == "triplet"
-    assert len(spec["frames"]) == len(migration.EPS_FRAMES)
-    assert spec["layout"]["sliders"][0]["active"] == migration.EPS_FRAMES.index(0.3)
+    assert len(spec["frames"]) == len(trajectories.EPS_FRAMES)
+    assert spec["layout"]["sliders"][0]["active"] == trajectories.EPS_FRAMES.index(0.3)
 
 
 def test_a_link_to_the_latent_page_names_its_projection_and_highlighted_digit(sample):

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from explorer import attacks, data, figures, gallery, models
+from explorer import attacks, data, models
+from explorer.plots import figures, gallery
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from explorer import links, sweeps
+from explorer import sweeps
+from explorer.web import links
 
 OFFER = {"available": {"softmax": "mnist", "triplet": "mnist", "triplet-pgd": "mnist",
                        "fashion-softmax": "fashion-mnist"},

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from explorer.shared_results import SharedResults
-from explorer.turns import FIRST_LOOK, FULL, Turns
+from explorer.web.shared_results import SharedResults
+from explorer.web.turns import FIRST_LOOK, FULL, Turns
 
 
 def test_thirty_callers_asking_at_once_share_one_computation():

@@ -17,7 +17,7 @@ import numpy as np
 
 from explorer import data, files
 
-SHIPPED = Path(__file__).resolve().parent.parent / "assets" / "projections"
+SHIPPED = Path(__file__).resolve().parents[2] / "assets" / "projections"
 
 
 def file_name(kind: str, weights_sha256: str, digits: np.ndarray, settings: str = "") -> str:

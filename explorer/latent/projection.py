@@ -15,7 +15,8 @@ from types import ModuleType
 
 import numpy as np
 
-from explorer import data, stored
+from explorer import data
+from explorer.latent import stored
 
 METHODS = ("pca", "umap")
 UMAP_SETTINGS = {"n_neighbors": 15, "min_dist": 0.1, "random_state": 0, "n_jobs": 1}

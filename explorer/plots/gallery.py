@@ -9,7 +9,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from explorer import attacks, data, figures, models
+from explorer import attacks, data, models
+from explorer.plots import figures
 
 SCALE = 3
 

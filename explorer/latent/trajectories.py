@@ -14,7 +14,7 @@ EPS_FRAMES = tuple(round(0.05 * i, 2) for i in range(11))
 
 
 @dataclass(frozen=True)
-class Migration:
+class Trajectories:
     eps: np.ndarray  # (E,)
     labels: np.ndarray  # (N,) true classes
     embeddings: np.ndarray  # (E, N, 64) the adversarial digits' embeddings; eps 0 is the clean digit
@@ -27,17 +27,17 @@ class Migration:
 
 @torch.no_grad()
 def follow(model: torch.nn.Module, eps_grid: tuple[float, ...] | np.ndarray, adversarial: torch.Tensor,
-           labels: np.ndarray) -> Migration:
+           labels: np.ndarray) -> Trajectories:
     """Embed and classify digits already attacked over the grid: adversarial (E, N, 1, 28, 28)."""
     n_eps, n = adversarial.shape[:2]
     embeddings = model.embed(adversarial.flatten(0, 1))
     predictions = model.head(embeddings).argmax(1)
-    return Migration(np.asarray(eps_grid, dtype=np.float32), np.asarray(labels),
+    return Trajectories(np.asarray(eps_grid, dtype=np.float32), np.asarray(labels),
                      embeddings.reshape(n_eps, n, -1).numpy(), predictions.reshape(n_eps, n).numpy())
 
 
 def migrate(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, kind: str,
-            eps_grid: tuple[float, ...] = EPS_FRAMES, **params) -> Migration:
+            eps_grid: tuple[float, ...] = EPS_FRAMES, **params) -> Trajectories:
     """Attack (N, 1, 28, 28) digits at every eps of the grid in one batched call, and embed every result."""
     # Every digit runs the whole attack, even once fooled: the picture shows where the attack takes it, not just
     # the first step across a boundary.

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 import plotly.graph_objects as go
 
-from explorer.migration import Migration
-from explorer.projection import Projection
+from explorer.latent.projection import Projection
+from explorer.latent.trajectories import Trajectories
 
 # Tableau's ten: distinct for ten classes, and the adversarial points reuse them for the class they are taken for.
 CLASS_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
@@ -34,7 +34,7 @@ class Panel:
 
 
 def panel(title: str, view: Projection, reference_labels: np.ndarray, reference_indices: np.ndarray,
-          moved: Migration, indices: np.ndarray) -> Panel:
+          moved: Trajectories, indices: np.ndarray) -> Panel:
     """One model's panel: its reference digits as fitted, and the attacked ones placed in the same view."""
     n_eps, n, dims = moved.embeddings.shape
     paths = view.transform(moved.embeddings.reshape(-1, dims)).reshape(n_eps, n, 2)
