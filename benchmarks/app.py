@@ -24,9 +24,8 @@ import sys
 import tempfile
 import time
 
+from harness import IDLE, launch_chromium, memory_bytes, running_app
 from playwright.sync_api import expect, sync_playwright
-
-from explorer.serve import IDLE, launch_chromium, memory_bytes, running_app
 
 COLD_UMAP = """
 import sys, time

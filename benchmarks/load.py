@@ -32,10 +32,10 @@ from pathlib import Path
 
 import numpy as np
 import protocol
+from harness import CHROMIUM, CHROMIUM_ARGS, IDLE, memory_bytes, running_app
 from playwright.async_api import async_playwright, expect
 
 from explorer import attacks, data, evaluate, models, sweeps
-from explorer.serve import CHROMIUM, CHROMIUM_ARGS, IDLE, memory_bytes, running_app
 from explorer.web import eps_view
 
 PAIR = ("softmax", "triplet")

@@ -10,9 +10,8 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from harness import IDLE, launch_chromium, running_app
 from playwright.sync_api import expect, sync_playwright
-
-from explorer.serve import IDLE, launch_chromium, running_app
 
 SCREENSHOTS = Path(os.environ.get("EXPLORER_SCREENSHOTS") or tempfile.mkdtemp(prefix="explorer-screenshots-"))
 

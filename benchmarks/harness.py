@@ -1,4 +1,5 @@
-"""The app as a real server process and a real browser: what the browser tests and the app benchmarks drive.
+"""The app as a real server process and a real browser: what the browser tests and the app benchmarks drive (not
+part of the shipped package).
 
 Chromium is Debian's (`apt-get install chromium`), or $EXPLORER_CHROMIUM: Playwright's own browser download does not
 work everywhere this runs.
