@@ -1,11 +1,9 @@
 """Page 3: how large a perturbation each model needs, from the committed sweeps."""
 
-import numpy as np
 import streamlit as st
-import torch
 
-from app_pages.shared import ATTACKING, chosen_models, load_model, preset_radio, sample
-from explorer import attacks, data, evaluate, results, sweeps
+from app_pages.shared import ATTACKING, chosen_models, class_names, load_model, preset_radio, sample
+from explorer import results, sweeps
 from explorer.plots import charts, figures
 
 FLIPS_SHOWN = 8
@@ -17,43 +15,12 @@ def committed_sweeps() -> dict:
 
 
 def live_sweep(pair: tuple[str, ...], preset: str, count: int) -> dict:
-    """The committed sweep's layout, for `count` digits of the bundled sample, with a progress bar; plus, per model,
-    a few digits at the smallest eps where PGD flips them."""
-    images, labels, indices = sample()
-    chosen = np.linspace(0, len(labels) - 1, count).astype(int)  # spread over all ten classes
-    x, y = data.to_tensor(images[chosen]), labels[chosen]
-    live = {"models": list(pair), "preset": preset, "digits": count, "eps": sweeps.EPS_GRID, "accuracy": {},
-            "flips": {}}
+    """`sweeps.live` on the bundled images, with a progress bar."""
     bar = st.progress(0.0, text="Starting…")
-    total, done = len(pair) * (len(attacks.KINDS) + 1), []
-
-    def advance(stage: str) -> None:
-        bar.progress(len(done) / total, text=stage)
-        done.append(stage)
-
-    for name in pair:
-        model = load_model(name)
-        with ATTACKING.turn():
-            result = sweeps.sweep(model, x, torch.from_numpy(y), preset, progress=False,
-                                  on_attack=lambda kind, name=name: advance(f"{name}: {kind.upper()} at "
-                                                                            f"{len(sweeps.EPS_GRID)} eps values"))
-        live["accuracy"][name] = {preset: result["accuracy"]}
-    for name in pair:
-        model = load_model(name)
-        advance(f"{name}: the digits at their flipping eps")
-        tiles = []
-        for position in range(count):
-            if len(tiles) == FLIPS_SHOWN:
-                break
-            with ATTACKING.turn():
-                response = evaluate.eps_response(model, x[position], int(y[position]), "pgd",
-                                                 np.array(sweeps.EPS_GRID), preset=preset)
-            flip = response.smallest_flipping_eps
-            if flip:
-                step = sweeps.EPS_GRID.index(round(flip, 2))
-                tiles.append((response.adversarial[step], f"#{indices[chosen[position]]}: {y[position]} → "
-                                                          f"{response.predictions[step]} at eps {flip:.2f}"))
-        live["flips"][name] = tiles
+    images, labels, indices = sample()
+    live = sweeps.live({name: load_model(name) for name in pair}, images, labels, indices, preset, count,
+                       examples=FLIPS_SHOWN, class_names=class_names(),
+                       on_stage=lambda stage, done: bar.progress(done, text=stage), turn=ATTACKING.turn)
     bar.empty()
     return live
 
