@@ -93,7 +93,7 @@ def draw_gallery(args: argparse.Namespace) -> None:
     print(f"wrote {args.out}")
 
 
-def latent_figure(args: argparse.Namespace) -> None:
+def draw_figure2(args: argparse.Namespace) -> None:
     import torch
 
     from explorer import data, latent, models
@@ -268,7 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="one digit of each class, or the one test digit --index names")
     figure2.add_argument("--index", type=int, default=0, help="a test-set index from the bundled sample")
     figure2.add_argument("--out", type=Path, default=Path("figure2.html"), help="the HTML page to write")
-    figure2.set_defaults(run=latent_figure)
+    figure2.set_defaults(run=draw_figure2)
 
     layouts = commands.add_parser("layouts", help="embed the bundled digits and fit UMAP for every shipped "
                                   "checkpoint, and save what the latent page starts from (assets/projections/)")

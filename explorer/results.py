@@ -86,9 +86,9 @@ LATENT_PARTS = (("models",),)
 
 
 def read_earlier(path: Path, keep: list[str], parts: tuple[tuple[str, ...], ...],
-                 layout_keys: tuple[str, ...] = ()) -> tuple[dict, dict[str, object]]:
-    """The result file at `path`, checked to hold the rows `keep` in each of its `parts`, and its layout (see
-    `layout_of`): all a re-run reads from it is read here, so a damaged file stops it before any attack runs."""
+                 setting_keys: tuple[str, ...] = ()) -> tuple[dict, dict[str, object]]:
+    """The result file at `path`, checked to hold the rows `keep` in each of its `parts`, and its settings (see
+    `setting_of`): all a re-run reads from it is read here, so a damaged file stops it before any attack runs."""
     if not path.is_file():
         raise ResultsError(f"{path} does not exist yet, so there are no other models' rows to keep: evaluate "
                            "all the models first (leave out --models)")
@@ -103,13 +103,13 @@ def read_earlier(path: Path, keep: list[str], parts: tuple[tuple[str, ...], ...]
         if not isinstance(earlier["made_by"], dict) or not all(
                 isinstance(earlier["models"][key]["weights_sha256"], str) for key in keep):
             raise TypeError("made_by or a row's weights_sha256 is not what this code writes")
-        return earlier, {key: layout_of(earlier, key) for key in layout_keys}
+        return earlier, {key: setting_of(earlier, key) for key in setting_keys}
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
         raise ResultsError(f"{path} is damaged or older than this code ({type(exc).__name__}: {exc}): evaluate all "
                            "the models (leave out --models), or restore the file with git") from exc
 
 
-def layout_of(content: dict, name: str) -> object:
+def setting_of(content: dict, name: str) -> object:
     """A result file's digit count for a part ("paper", "strong", "checks", "digits"), its "eps" grid or its
     "batch_size" (which seeds the random starts)."""
     if name == "checks":
@@ -121,21 +121,21 @@ def layout_of(content: dict, name: str) -> object:
     return content["tables"][name]["digits"]
 
 
-def fill_in(asked: dict[str, int | None], earlier_layout: dict[str, object] | None,
+def fill_in(asked: dict[str, int | None], earlier_settings: dict[str, object] | None,
             defaults: dict[str, int]) -> dict[str, int]:
     """Options left unset take the earlier file's values when its rows are kept (adding a row needs no flags),
     else the defaults."""
-    return {key: value if value is not None else earlier_layout[key] if earlier_layout is not None else defaults[key]
-            for key, value in asked.items()}
+    fallback = earlier_settings if earlier_settings is not None else defaults
+    return {key: value if value is not None else fallback[key] for key, value in asked.items()}
 
 
-def check_earlier(path: Path, earlier: dict, earlier_layout: dict[str, object], content: dict, keep: list[str],
-                  layout: dict[str, object]) -> None:
+def check_earlier(path: Path, earlier: dict, earlier_settings: dict[str, object], content: dict, keep: list[str],
+                  settings: dict[str, object]) -> None:
     """Refuse to keep rows `keep` (Table 1 row names or checkpoint names) of the earlier file unless it was made
-    with `content`'s settings, digit counts and eps grid (`layout`), and of the weights shipped now."""
+    with `content`'s settings, digit counts and eps grid (`settings`), and of the weights shipped now."""
     differing = {key for key in content["made_by"].keys() | earlier["made_by"].keys()
                  if key != "command" and content["made_by"].get(key) != earlier["made_by"].get(key)}
-    differing |= {name for name, value in layout.items() if value != earlier_layout[name]}
+    differing |= {name for name, value in settings.items() if value != earlier_settings[name]}
     if differing:
         raise ResultsError(f"{path} was made with other settings ({', '.join(sorted(differing))}): to keep its "
                            "other rows, re-run with the settings it records, or evaluate all the models (leave out "
@@ -156,10 +156,10 @@ def write_table1(results: Path, *, names: list[str] | None = None, digits: int |
     run = rows_to_run(names)
     kept = [row for row in table1.ROWS if row not in run]
     asked = {"paper": digits, "strong": strong_digits, "checks": check_digits, "batch_size": batch_size}
-    earlier, earlier_layout = None, None
+    earlier, earlier_settings = None, None
     if kept:
-        earlier, earlier_layout = read_earlier(results / "table1.json", kept, TABLE1_PARTS, tuple(asked))
-    options = fill_in(asked, earlier_layout, TABLE1_DEFAULTS)
+        earlier, earlier_settings = read_earlier(results / "table1.json", kept, TABLE1_PARTS, tuple(asked))
+    options = fill_in(asked, earlier_settings, TABLE1_DEFAULTS)
     batch_size, check_digits = options["batch_size"], options["checks"]
     torch_device = pick_device(device)
     loaded = {row: models.load(table1.ROWS[row], device=torch_device) for row in run}
@@ -168,7 +168,7 @@ def write_table1(results: Path, *, names: list[str] | None = None, digits: int |
                "models": {row: {"checkpoint": table1.ROWS[row], **model_provenance(model, torch_device)}
                           for row, model in loaded.items()}}
     if earlier:
-        check_earlier(results / "table1.json", earlier, earlier_layout, content, kept, options)
+        check_earlier(results / "table1.json", earlier, earlier_settings, content, kept, options)
     content["paper"] = table1.PAPER
     tables: dict[str, dict] = {}
     for preset in ("paper", "strong"):
@@ -217,17 +217,17 @@ def write_sweeps(results: Path, *, names: list[str] | None = None, digits: int |
     run = [table1.ROWS[row] for row in rows_to_run(names)]
     kept = [name for name in table1.ROWS.values() if name not in run]
     asked = {"digits": digits, "batch_size": batch_size}
-    earlier, earlier_layout = None, None
+    earlier, earlier_settings = None, None
     if kept:
-        earlier, earlier_layout = read_earlier(results / "sweeps.json", kept, SWEEPS_PARTS, (*asked, "eps"))
-    options = fill_in(asked, earlier_layout, SWEEPS_DEFAULTS)
+        earlier, earlier_settings = read_earlier(results / "sweeps.json", kept, SWEEPS_PARTS, (*asked, "eps"))
+    options = fill_in(asked, earlier_settings, SWEEPS_DEFAULTS)
     digits, batch_size = options["digits"], options["batch_size"]
     torch_device = pick_device(device)
     content = {"made_by": made_by("explorer evaluate --sweeps", batch_size=batch_size,
                                   presets={p: table1.preset_params(p) for p in ("paper", "strong")}),
                "digits": digits, "eps": sweeps.EPS_GRID, "models": {}, "accuracy": {}, "smallest_flipping_eps": {}}
     if earlier:
-        check_earlier(results / "sweeps.json", earlier, earlier_layout, content, kept,
+        check_earlier(results / "sweeps.json", earlier, earlier_settings, content, kept,
                       {**options, "eps": sweeps.EPS_GRID})
     images, labels = first_test_digits(digits, torch_device)
     for name in table1.ROWS.values():
@@ -258,13 +258,13 @@ def write_latent(results: Path, *, names: list[str] | None = None) -> dict:
     shipped = models.available()
     run = names or shipped
     kept = [name for name in shipped if name not in run]
-    earlier, earlier_layout = None, None
+    earlier, earlier_settings = None, None
     if kept:
-        earlier, earlier_layout = read_earlier(results / "latent.json", kept, LATENT_PARTS)
+        earlier, earlier_settings = read_earlier(results / "latent.json", kept, LATENT_PARTS)
     content = {"made_by": {"command": "explorer evaluate --latent", "data_sha256": data.MNIST.content_sha256,
                            "digits": latent.DIGITS}, "models": {}}
     if earlier:
-        check_earlier(results / "latent.json", earlier, earlier_layout, content, kept, {})
+        check_earlier(results / "latent.json", earlier, earlier_settings, content, kept, {})
     fresh = latent.report(run)
     cpu = torch.device("cpu")
     for name in dict.fromkeys([*shipped, *run]):
@@ -295,8 +295,8 @@ def write_converged(results: Path, *, names: list[str] | None = None, digits: in
     asked = {"digits": digits, "checks": check_digits, "batch_size": batch_size}
     earlier = read_earlier(path, [], CONVERGED_PARTS)[0] if path.is_file() else None
     kept = [name for name in shipped if name not in run and earlier and name in earlier["models"]]
-    layout = {key: earlier["made_by"].get(key) for key in asked} if kept else None
-    options = fill_in(asked, layout, CONVERGED_DEFAULTS)
+    settings = {key: earlier["made_by"].get(key) for key in asked} if kept else None
+    options = fill_in(asked, settings, CONVERGED_DEFAULTS)
     test_size = data.MNIST.split_sizes["test"]
     if not 1 <= options["digits"] <= test_size or options["checks"] < 1 or options["batch_size"] < 1:
         raise ResultsError(f"--converged-digits must be 1..{test_size:,} and --check-digits and "
