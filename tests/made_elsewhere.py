@@ -1,26 +1,14 @@
-"""A classifier made outside the project and exported to ONNX, as a user would bring one; the optional extra that
-reads it, installed as pyproject.toml pins it when this machine lacks it."""
+"""A classifier made outside the project and exported to ONNX, as a user would bring one."""
 
-import importlib
-import json
-import re
-import subprocess
-import sys
 from pathlib import Path
 
 import torch
+from extras import install
 from torch import nn
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def install_onnx_extra() -> None:
-    try:
-        importlib.import_module("onnx")
-    except ImportError:
-        pinned = re.search(r"^onnx = (\[.*\])$", (ROOT / "pyproject.toml").read_text(), re.MULTILINE)
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", *json.loads(pinned.group(1))], check=True)
-        importlib.invalidate_caches()
+    install("onnx", "onnx")
 
 
 class Theirs(nn.Module):

@@ -1,0 +1,82 @@
+"""Who attacks the batches of an evaluation: this process, one after another, or the workers of a Ray cluster (an
+optional extra: pip install 'explorer[ray]'), all at once. Either way the driver keeps the content-addressed batch
+store, so a batch is attacked once whoever attacks it, and the results are the same to the last digit.
+
+A job is a call `function(shared, **job)`; `shared` (the model) is sent to each worker once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Protocol
+
+import torch
+
+from explorer import attacks
+
+Job = dict[str, Any]
+
+
+def attack_batch(model: torch.nn.Module, *, images: torch.Tensor, labels: torch.Tensor, kind: str,
+                 eps: float | list[float], seed: int, **params: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """One batch's outcome, the job every runner maps: which digits `kind` fooled at each eps, and which had an
+    all-zero input gradient (bool (E, N) each, on the CPU). Batch b is seeded with its first digit's index."""
+    result = attacks.run(model, images, labels, kind, eps, seed=seed, **params)
+    return result.fooled.cpu(), result.zero_gradient.cpu()
+
+
+class Runner(Protocol):
+    def map(self, function: Callable[..., Any], shared: Any, jobs: Sequence[Job]) -> Iterator[tuple[int, Any]]:
+        """(index into `jobs`, result) for every job, in whatever order they finish."""
+        ...
+
+
+class LocalRunner:
+    """Every job in this process, in order."""
+
+    def map(self, function: Callable[..., Any], shared: Any, jobs: Sequence[Job]) -> Iterator[tuple[int, Any]]:
+        for index, job in enumerate(jobs):
+            yield index, function(shared, **job)
+
+
+class RunnerError(RuntimeError):
+    """Ray is missing or its cluster cannot be reached; the message says what to do."""
+
+
+def _call(function: Callable[..., Any], shared: Any, job: Job) -> Any:
+    return function(shared, **job)
+
+
+class RayRunner:
+    """Jobs as Ray tasks of `cpus_per_job` CPUs each, on the cluster at `address` ("auto": the one this machine has
+    joined; None: a local cluster of `local_cpus` CPUs started here, for a laptop or a test)."""
+
+    def __init__(self, address: str | None = None, *, cpus_per_job: int = 1, local_cpus: int | None = None) -> None:
+        try:
+            import ray
+        except ImportError as exc:
+            raise RunnerError("evaluating on Ray needs the optional ray package: pip install 'explorer[ray]'") from exc
+        self.ray = ray
+        if not ray.is_initialized():
+            try:
+                ray.init(address=address, num_cpus=local_cpus if address is None else None, include_dashboard=False,
+                         log_to_driver=False, configure_logging=False)
+            except (ConnectionError, RuntimeError, ValueError) as exc:
+                raise RunnerError(f"cannot reach the Ray cluster at {address!r} ({exc}): start one with "
+                                  "`ray start --head`, or leave out the address for a local one") from exc
+        self.task = ray.remote(num_cpus=cpus_per_job)(_call)
+
+    @property
+    def workers(self) -> int:
+        return int(self.ray.cluster_resources().get("CPU", 0))
+
+    def map(self, function: Callable[..., Any], shared: Any, jobs: Sequence[Job]) -> Iterator[tuple[int, Any]]:
+        shared_ref = self.ray.put(shared)
+        pending = {self.task.remote(function, shared_ref, job): index for index, job in enumerate(jobs)}
+        while pending:
+            done, _ = self.ray.wait(list(pending), num_returns=1)
+            for ref in done:
+                yield pending.pop(ref), self.ray.get(ref)
+
+    def shutdown(self) -> None:
+        self.ray.shutdown()
