@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from made_elsewhere import ROOT, Theirs, export, install_onnx_extra
+from extras import ROOT
+from made_elsewhere import Theirs, export, install_onnx_extra
 from torch import nn
 
 from explorer import attacks, data, latent, models
