@@ -183,3 +183,23 @@ def test_the_lens_measures_the_loss_around_the_digit_and_along_each_attack(softm
     assert surface.loss[2, 4] > surface.loss[2, 2]  # a step along the gradient's sign raises the loss
     margins = lens.margin_curve(softmax_model, image, label, "apgd-ce", EPS, steps=20)
     assert margins.shape == (21,) and margins.max() > 0 > margins[0] - 1e-6  # fooled along the way
+
+
+@pytest.mark.parametrize("name", ["softmax", "triplet-fgsm"])
+def test_a_slice_of_the_committed_converged_evaluation_re_runs_to_the_same_verdicts(name, mnist_test):
+    """Beside the tests that read results/converged.json, one that recomputes a piece of it: the first 60 digits'
+    clean verdicts exactly, and the first component breaking the digits the file says it broke."""
+    from tqdm import tqdm
+
+    from explorer import evaluate, models, results
+    from explorer.attacks import ensemble
+
+    committed = results.committed("converged")["models"][name]["broken_by"][:60]
+    images, labels = data.to_tensor(mnist_test[0][:60]), torch.from_numpy(mnist_test[1][:60])
+    model = models.load(name)
+    clean_wrong = evaluate.misclassified(model, images, labels)
+    assert clean_wrong.tolist() == [code == ensemble.CLEAN for code in committed]
+    # Another batch size gives other random starts, so a digit another component broke may fall here too.
+    newly, _ = ensemble.attack_in_batches(model, images, labels, "apgd-ce", 0.3, clean_wrong, batch_size=60,
+                                          store=None, bar=tqdm(disable=True))
+    assert all(newly[i] for i, code in enumerate(committed) if code == "1")
