@@ -7,13 +7,12 @@ import torch
 
 from explorer import data
 from explorer.latent import stored
+from explorer.models.forward import in_batches
 
 
-@torch.no_grad()
 def embed(model: torch.nn.Module, images: np.ndarray, batch_size: int = 1000) -> np.ndarray:
-    """uint8 digits (N, 28, 28) -> their 64-d embeddings (N, 64)."""
-    return np.concatenate([model.embed(data.to_tensor(images[i : i + batch_size])).numpy()
-                           for i in range(0, len(images), batch_size)])
+    """uint8 images (N, 28, 28) -> their embeddings (N, D): 64-d for the ConvNet."""
+    return in_batches(model.embed, data.to_tensor(images), batch_size).numpy()
 
 
 def reference_embeddings(model: torch.nn.Module, digits: np.ndarray) -> np.ndarray:

@@ -8,15 +8,14 @@ import torch
 import torch.nn.functional as F
 
 from explorer import attacks, models
+from explorer.models.forward import in_batches
 from explorer.training.losses import triplet_margin_loss
 from explorer.training.miners import MINERS
 from explorer.training.recipes import Recipe
 
 
 def accuracy(model: models.ConvNet, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 1000) -> float:
-    correct = sum(int((model(images[i : i + batch_size]).argmax(1) == labels[i : i + batch_size]).sum())
-                  for i in range(0, len(images), batch_size))
-    return correct / len(images)
+    return int((in_batches(model, images, batch_size).argmax(1) == labels).sum()) / len(images)
 
 
 def learning_rate(recipe: Recipe, step: int, total_steps: int) -> float:
