@@ -151,12 +151,14 @@ def evaluate_models(args: argparse.Namespace) -> None:
         raise ValueError("say what to evaluate: --table1, --sweeps, --converged and/or --latent")
     if args.models and (args.table1 or args.sweeps):
         results.rows_to_run(args.models)  # refuse a model Table 1 lacks before any long run starts
+    dataset, _ = results.checkpoints_of(args.models)  # one dataset a run, refused here if they are mixed
+    folder = results.results_folder(args.results, dataset)
     if args.latent:
         result = results.write_latent(args.results, names=args.models)
         for name, row in result["models"].items():
             print(f"{name:14s} intra/inter {row['intra_inter_ratio']:.3f}  silhouette {row['silhouette']:.3f}  "
                   f"5-NN accuracy {row['knn5_accuracy']:.2%}")
-        print(f"wrote {args.results / 'latent.json'}")
+        print(f"wrote {folder / 'latent.json'}")
     stores = {part: BatchStore(args.runs / "evaluate" / part) for part in ("sweeps", "table1", "converged")
               if getattr(args, part)}
     for part, store in stores.items():
@@ -188,7 +190,7 @@ def evaluate_models(args: argparse.Namespace) -> None:
             verdict = "converged" if row["converged"] else "NOT converged"
             print(f"{name:14s} robust accuracy {row['robust_accuracy']:.2%} ({verdict}: the doubled "
                   f"{row['check']['attack']} broke {row['check']['broke']} of {row['check']['digits']} digits)")
-        print(f"wrote {args.results / 'converged.json'}")
+        print(f"wrote {folder / 'converged.json'}")
 
 
 def train_recipe(args: argparse.Namespace) -> None:

@@ -1,4 +1,6 @@
-"""Write the evaluation files in results/: Table 1 and its flags, the eps sweeps, the latent geometry.
+"""Write the evaluation files in results/: Table 1 and its flags, the eps sweeps, the latent geometry, the converged
+evaluation. Table 1 and the sweeps are the paper's, on MNIST; the latent geometry and the converged evaluation of
+another dataset's models go to results/DATASET/.
 
 Each file records the settings all its rows share, and each row the run that made it, so one retrained model can be
 re-evaluated on its own (`names`) while the other rows are kept.
@@ -18,12 +20,12 @@ from explorer.batch_store import BatchStore
 from explorer.provenance import code_version, now, sha256_file
 from explorer.runtime import device_name, float32_mode, pick_device
 
-COMMITTED = Path(__file__).resolve().parent.parent / "results"
+COMMITTED = Path(__file__).resolve().parents[1] / "results"
 
 
-def committed(name: str) -> dict:
-    """A committed result file by name ("table1", "sweeps", "latent"), as the app shows it."""
-    return json.loads((COMMITTED / f"{name}.json").read_text())
+def committed(name: str, dataset: str = "mnist") -> dict:
+    """A committed result file by name ("table1", "sweeps", "latent", "converged"), as the app shows it."""
+    return json.loads((results_folder(COMMITTED, dataset) / f"{name}.json").read_text())
 
 
 def how_made(content: dict) -> str:
@@ -52,16 +54,35 @@ def model_provenance(model: models.ConvNet, device: torch.device) -> dict:
                           "torch": torch.__version__, "float32": float32_mode(device)}}
 
 
-def made_by(command: str, **settings) -> dict:
+def made_by(command: str, dataset: str = "mnist", **settings) -> dict:
     """What every row of a result file shares; a row may only join a file whose settings are its own."""
-    return {"command": command, "data_sha256": data.MNIST.content_sha256,
-            "digits_are": "the first N digits of the MNIST test set", "seed": "batch b of the attack loop is "
-            "seeded with its first digit's index", **settings}
+    spec = data.DATASETS[dataset]
+    images_are = ("the first N digits of the MNIST test set" if dataset == "mnist"
+                  else f"the first N images of the {spec.title} test set")
+    return {"command": command, "data_sha256": spec.content_sha256, "digits_are": images_are,
+            "seed": "batch b of the attack loop is seeded with its first digit's index", **settings}
 
 
-def first_test_digits(count: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    images, labels = data.load_split("test")
+def first_test_digits(count: int, device: torch.device, dataset: str = "mnist") -> tuple[torch.Tensor, torch.Tensor]:
+    images, labels = data.load_split("test", dataset)
     return data.to_tensor(images[:count]).to(device), torch.from_numpy(labels[:count]).to(device)
+
+
+def results_folder(results: Path, dataset: str) -> Path:
+    """MNIST's files in `results`, another dataset's in `results`/DATASET."""
+    return results if dataset == "mnist" else results / dataset
+
+
+def checkpoints_of(names: list[str] | None) -> tuple[str, list[str]]:
+    """The dataset the checkpoints `names` learned (MNIST when none are named) and every checkpoint of it."""
+    catalogue = models.catalogue()
+    if unknown := sorted(set(names or []) - set(catalogue)):
+        raise ResultsError(f"no checkpoint named {', '.join(unknown)}; choose from {', '.join(catalogue)}")
+    datasets = sorted({catalogue[name] for name in names}) if names else ["mnist"]
+    if len(datasets) > 1:
+        raise ResultsError(f"these checkpoints learned different datasets ({', '.join(datasets)}): evaluate each "
+                           "dataset's models in a run of its own")
+    return datasets[0], [name for name, of in catalogue.items() if of == datasets[0]]
 
 
 def rows_to_run(names: list[str] | None) -> list[str]:
@@ -253,19 +274,21 @@ def write_sweeps(results: Path, *, names: list[str] | None = None, digits: int |
 
 
 def write_latent(results: Path, *, names: list[str] | None = None) -> dict:
-    """Latent geometry of the checkpoints `names` (all shipped ones when None) into results/latent.json, keeping
-    the other checkpoints' rows from the file already there."""
-    shipped = models.available()
+    """Latent geometry of the checkpoints `names` (all MNIST ones when None) into latent.json of their dataset's
+    results folder, keeping the other checkpoints' rows from the file already there."""
+    dataset, shipped = checkpoints_of(names)
+    results = results_folder(results, dataset)
     run = names or shipped
     kept = [name for name in shipped if name not in run]
     earlier, earlier_settings = None, None
     if kept:
         earlier, earlier_settings = read_earlier(results / "latent.json", kept, LATENT_PARTS)
-    content = {"made_by": {"command": "explorer evaluate --latent", "data_sha256": data.MNIST.content_sha256,
-                           "digits": latent.DIGITS}, "models": {}}
+    content = {"made_by": {"command": "explorer evaluate --latent",
+                           "data_sha256": data.DATASETS[dataset].content_sha256,
+                           "digits": latent.images_used(dataset)}, "models": {}}
     if earlier:
         check_earlier(results / "latent.json", earlier, earlier_settings, content, kept, {})
-    fresh = latent.report(run)
+    fresh = latent.report(run, dataset)
     cpu = torch.device("cpu")
     for name in dict.fromkeys([*shipped, *run]):
         content["models"][name] = ({**fresh[name], **model_provenance(models.load(name), cpu)} if name in run
@@ -281,29 +304,27 @@ CONVERGED_PARTS = (("models",),)
 def write_converged(results: Path, *, names: list[str] | None = None, digits: int | None = None,
                     check_digits: int | None = None, batch_size: int | None = None, device: str = "auto",
                     progress: bool = True, store: BatchStore | None = None) -> dict:
-    """The converged evaluation (attacks/ensemble.py) of the checkpoints `names` (all shipped ones when None) into
-    results/converged.json, keeping the other checkpoints' rows from the file already there. The file is written
-    after each model, so a long run keeps what it finished; `store` keeps the finished batches of the model under
-    way."""
+    """The converged evaluation (attacks/ensemble.py) of the checkpoints `names` (all MNIST ones when None) into
+    converged.json of their dataset's results folder, keeping the other checkpoints' rows from the file already
+    there. The file is written after each model, so a long run keeps what it finished; `store` keeps the finished
+    batches of the model under way."""
     from explorer.attacks import ensemble
 
-    shipped = models.available()
+    dataset, shipped = checkpoints_of(names)
     run = names or shipped
-    if unknown := sorted(set(run) - set(shipped)):
-        raise ResultsError(f"no checkpoint named {', '.join(unknown)}; choose from {', '.join(shipped)}")
-    path = results / "converged.json"
+    path = results_folder(results, dataset) / "converged.json"
     asked = {"digits": digits, "checks": check_digits, "batch_size": batch_size}
     earlier = read_earlier(path, [], CONVERGED_PARTS)[0] if path.is_file() else None
     kept = [name for name in shipped if name not in run and earlier and name in earlier["models"]]
     settings = {key: earlier["made_by"].get(key) for key in asked} if kept else None
     options = fill_in(asked, settings, CONVERGED_DEFAULTS)
-    test_size = data.MNIST.split_sizes["test"]
+    test_size = data.DATASETS[dataset].split_sizes["test"]
     if not 1 <= options["digits"] <= test_size or options["checks"] < 1 or options["batch_size"] < 1:
         raise ResultsError(f"--converged-digits must be 1..{test_size:,} and --check-digits and "
                            f"--batch-size at least 1, not {options['digits']}, {options['checks']} and "
                            f"{options['batch_size']}")
     torch_device = pick_device(device)
-    content = {"made_by": made_by("explorer evaluate --converged", eps=table1.EPS, **options,
+    content = {"made_by": made_by("explorer evaluate --converged", dataset, eps=table1.EPS, **options,
                                   components=[{"attack": kind, "params": ensemble.params_for(kind).as_record()}
                                               for kind in ensemble.COMPONENTS],
                                   check={"attack": ensemble.STRONGEST, "doubled": ensemble.doubled(ensemble.STRONGEST),
@@ -312,7 +333,7 @@ def write_converged(results: Path, *, names: list[str] | None = None, digits: in
     if kept:
         check_earlier(path, earlier, {}, content, kept, {})
         content["models"] = {name: earlier["models"][name] for name in kept}
-    images, labels = first_test_digits(options["digits"], torch_device)
+    images, labels = first_test_digits(options["digits"], torch_device, dataset)
     for name in run:
         model = models.load(name, device=torch_device)
         row = ensemble.evaluate(model, images, labels, table1.EPS, check_digits=options["checks"],

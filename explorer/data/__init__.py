@@ -19,8 +19,8 @@ from explorer.data.datasets import (
     content_digest,
     data_dir,
 )
-from explorer.data.sample import bundled_index, load_sample, make_sample, sample_path
+from explorer.data.sample import ASSETS, bundled_index, load_sample, make_sample, sample_path
 
-__all__ = ["DATASETS", "FASHION_MNIST", "MNIST", "SPLITS", "Arrays", "DataError", "DatasetSpec", "bundled_index",
-           "cache_path", "check", "content_digest", "data_dir", "fetch", "load_arrays", "load_sample", "load_split",
-           "make_sample", "sample_path", "to_tensor", "write_cache"]
+__all__ = ["ASSETS", "DATASETS", "FASHION_MNIST", "MNIST", "SPLITS", "Arrays", "DataError", "DatasetSpec",
+           "bundled_index", "cache_path", "check", "content_digest", "data_dir", "fetch", "load_arrays", "load_sample",
+           "load_split", "make_sample", "sample_path", "to_tensor", "write_cache"]

@@ -2,7 +2,7 @@
 views (projection.py), digits followed through it as eps grows (trajectories.py), and the arrays worked out once per
 checkpoint and kept on disk (stored.py)."""
 
-from explorer.latent.clusters import geometry, knn_accuracy, report
+from explorer.latent.clusters import geometry, images_used, knn_accuracy, report
 from explorer.latent.embedding import embed, reference_embeddings
 
-__all__ = ["embed", "geometry", "knn_accuracy", "reference_embeddings", "report"]
+__all__ = ["embed", "geometry", "images_used", "knn_accuracy", "reference_embeddings", "report"]

@@ -34,16 +34,22 @@ def knn_accuracy(train_z: np.ndarray, train_y: np.ndarray, test_z: np.ndarray, t
     return float((classifier.predict(test_z) == test_y).mean())
 
 
-DIGITS = {"geometry": "assets/mnist_test_sample.npz (2,000 test digits, 200 per class)",
-          "knn": "60,000 training embeddings vote for each of the 10,000 test digits (k = 5)"}
+def images_used(dataset: str = "mnist") -> dict[str, str]:
+    """What `report` measures on, as a result file records it."""
+    if dataset == "mnist":
+        return {"geometry": "assets/mnist_test_sample.npz (2,000 test digits, 200 per class)",
+                "knn": "60,000 training embeddings vote for each of the 10,000 test digits (k = 5)"}
+    return {"geometry": f"{data.sample_path(dataset).relative_to(data.ASSETS.parent)} (2,000 test images, 200 per "
+                        "class)",
+            "knn": "60,000 training embeddings vote for each of the 10,000 test images (k = 5)"}
 
 
-def report(names: list[str]) -> dict[str, dict]:
-    """Latent geometry of each model, by name: on the bundled 2,000 test digits (pairwise distances, silhouette)
-    and k-NN accuracy of the 10,000 test embeddings against the 60,000 training ones (see DIGITS)."""
-    sample_images, sample_labels, _ = data.load_sample()
-    train_images, train_labels = data.load_split("train")
-    test_images, test_labels = data.load_split("test")
+def report(names: list[str], dataset: str = "mnist") -> dict[str, dict]:
+    """Latent geometry of each model (of `dataset`), by name: on the bundled 2,000 test images (pairwise distances,
+    silhouette) and k-NN accuracy of the 10,000 test embeddings against the 60,000 training ones."""
+    sample_images, sample_labels, _ = data.load_sample(dataset)
+    train_images, train_labels = data.load_split("train", dataset)
+    test_images, test_labels = data.load_split("test", dataset)
     rows = {}
     for name in names:
         model = models.load(name)
