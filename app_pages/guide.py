@@ -70,6 +70,10 @@ evaluation (a margin loss that does not saturate, 100 steps, PGD with 5 restarts
 paper's settings, not the strongest: the **converged** evaluation on the Table 1 page (AutoAttack's APGD and Square,
 an attack on the latent clusters and a transfer attack, checked by doubling its strongest part) finds lower numbers
 still, and the lowest number is the one to believe. The **gradient-masking lens** shows why a weak attack stalls.
+
+Beyond the paper, the sidebar switches the **dataset** to Fashion-MNIST (ten kinds of clothing, harder than digits)
+when its models are trained, and **adds your own model**: the explorer's ConvNet in safetensors, or any classifier
+exported to ONNX, checked and measured, then attacked and shown like the others.
 """)
 
 st.header("A five-minute classroom script")
