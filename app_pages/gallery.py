@@ -7,6 +7,7 @@ from app_pages.shared import (
     bundled,
     class_legend,
     current_dataset,
+    eps_slider,
     load_model,
     models_of_dataset,
     preset_radio,
@@ -36,9 +37,7 @@ model_name = controls[0].selectbox("Model", available, index=available.index(pai
                                    key="gallery_model")
 if not usable([model_name]):
     st.stop()
-# Rounded so the slider's float noise does not make new cache entries.
-eps = round(controls[1].slider("Perturbation budget eps (L-inf, pixels in [0, 1])", 0.0, 0.5, 0.3, 0.02,
-                               key="gallery_eps"), 2)
+eps = eps_slider("gallery_eps", controls[1])
 preset = preset_radio("Attack preset", "gallery_preset", where=controls[2])
 choice = st.columns([2, 1, 1, 1])
 digits = choice[0].radio("Digits", ["one of each class", "random"], horizontal=True, key="gallery_digits",

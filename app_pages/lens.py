@@ -5,7 +5,7 @@ import numpy as np
 import streamlit as st
 import torch
 
-from app_pages.shared import ATTACKING, chosen_models, class_names, load_model, sample
+from app_pages.shared import ATTACKING, chosen_models, class_names, eps_slider, load_model, sample
 from explorer import data, lens
 from explorer.plots import charts
 
@@ -37,7 +37,7 @@ if digit is None:
     images, labels, indices = sample()
     digit = {"image": data.to_tensor(images[:1])[0, 0].numpy(), "label": int(labels[0]),
              "name": f"test digit #{indices[0]}"}
-eps = st.slider("eps (the slice spans -eps..eps)", 0.05, 0.5, 0.3, 0.05, key="lens_eps")
+eps = eps_slider("lens_eps", label="eps (the slice spans -eps..eps)", smallest=0.05, step=0.05)
 st.caption(f"{digit['name']} (true class {class_names()[int(digit['label'])]}); choose another on the first page.")
 image, label = digit["image"], int(digit["label"])
 st.plotly_chart(charts.loss_surface_chart({name: surface(name, image, label, eps) for name in names}, label),

@@ -141,6 +141,13 @@ def default_pair(dataset: str, catalogue: dict[str, str]) -> list[str]:
     return [prefix + recipe for recipe in DEFAULT_RECIPES if prefix + recipe in names] or names[:2]
 
 
+def eps_slider(key: str, where=st, *, label: str = "Perturbation budget eps (L-inf, pixels in [0, 1])",
+               smallest: float = 0.0, step: float = 0.02) -> float:
+    """The eps budget, the same scale and default (the paper's 0.3) on every page; rounded, so the slider's float
+    noise never makes a new cache entry."""
+    return round(where.slider(label, smallest, 0.5, 0.3, step, key=key), 2)
+
+
 def preset_radio(label: str, key: str, where=st, **options) -> str:
     """The attack preset, the same choice and explanation on every page."""
     return where.radio(label, list(attacks.PRESETS), horizontal=True, key=key, **options,
