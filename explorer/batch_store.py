@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from explorer import files
+from explorer.runners import LocalRunner, Runner
 
 _ATTACK_CODE = [*sorted((Path(__file__).parent / "attacks").glob("*.py")), Path(__file__).with_name("evaluate.py")]
 
@@ -39,10 +40,12 @@ def _digest(*parts: object) -> str:
 
 
 class BatchStore:
-    """Outcomes (fooled, zero_gradient: bool arrays shaped (E, N)) of finished attack batches in `folder`."""
+    """Outcomes (fooled, zero_gradient: bool arrays shaped (E, N)) of finished attack batches in `folder`, and the
+    runner that attacks the batches not finished yet (this process unless told: `explorer evaluate --ray`)."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, runner: Runner | None = None) -> None:
         self.folder = folder
+        self.runner = runner or LocalRunner()
         self.code = _digest(*(path.read_bytes() for path in _ATTACK_CODE), torch.__version__)
 
     def __len__(self) -> int:

@@ -159,38 +159,48 @@ def evaluate_models(args: argparse.Namespace) -> None:
             print(f"{name:14s} intra/inter {row['intra_inter_ratio']:.3f}  silhouette {row['silhouette']:.3f}  "
                   f"5-NN accuracy {row['knn5_accuracy']:.2%}")
         print(f"wrote {folder / 'latent.json'}")
-    stores = {part: BatchStore(args.runs / "evaluate" / part) for part in ("sweeps", "table1", "converged")
-              if getattr(args, part)}
-    for part, store in stores.items():
-        try:  # here, not after the first batch's minutes of attacks
-            store.folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ValueError(f"cannot keep finished batches in {store.folder} ({exc.strerror}): pass --runs a "
-                             "folder you can write to") from exc
-        if len(store):
-            print(f"{part}: going on from {len(store)} finished batches in {store.folder}", flush=True)
-    runtime.full_precision()
-    if stores:
-        runtime.keep_freed_memory()  # hours of attacks ahead: see runtime.py
-    if args.sweeps:  # before the table, whose flags read the sweeps
-        results.write_sweeps(args.results, names=args.models, digits=args.sweep_digits,
-                             batch_size=args.sweep_batch_size, device=args.device, store=stores["sweeps"])
-        print(f"wrote {args.results / 'sweeps.json'}")
-    if args.table1:
-        content = results.write_table1(args.results, names=args.models, digits=args.digits,
-                                       strong_digits=args.strong_digits, check_digits=args.check_digits,
-                                       batch_size=args.batch_size, device=args.device, store=stores["table1"])
-        print((args.results / "table1.md").read_text())
-        print(f"wrote {args.results / 'table1.json'} and table1.md ({len(json.dumps(content)):,} bytes)")
-    if args.converged:
-        content = results.write_converged(args.results, names=args.models, digits=args.converged_digits,
-                                          check_digits=args.check_digits, batch_size=args.batch_size,
-                                          device=args.device, store=stores["converged"])
-        for name, row in content["models"].items():
-            verdict = "converged" if row["converged"] else "NOT converged"
-            print(f"{name:14s} robust accuracy {row['robust_accuracy']:.2%} ({verdict}: the doubled "
-                  f"{row['check']['attack']} broke {row['check']['broke']} of {row['check']['digits']} digits)")
-        print(f"wrote {folder / 'converged.json'}")
+    runner = None
+    if args.ray and (args.table1 or args.sweeps or args.converged):
+        from explorer.runners import RayRunner
+
+        runner = RayRunner(None if args.ray == "local" else args.ray)
+        print(f"attacking on Ray: {runner.workers} CPUs", flush=True)
+    try:
+        stores = {part: BatchStore(args.runs / "evaluate" / part, runner) for part in ("sweeps", "table1", "converged")
+                  if getattr(args, part)}
+        for part, store in stores.items():
+            try:  # here, not after the first batch's minutes of attacks
+                store.folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ValueError(f"cannot keep finished batches in {store.folder} ({exc.strerror}): pass --runs a "
+                                 "folder you can write to") from exc
+            if len(store):
+                print(f"{part}: going on from {len(store)} finished batches in {store.folder}", flush=True)
+        runtime.full_precision()
+        if stores:
+            runtime.keep_freed_memory()  # hours of attacks ahead: see runtime.py
+        if args.sweeps:  # before the table, whose flags read the sweeps
+            results.write_sweeps(args.results, names=args.models, digits=args.sweep_digits,
+                                 batch_size=args.sweep_batch_size, device=args.device, store=stores["sweeps"])
+            print(f"wrote {args.results / 'sweeps.json'}")
+        if args.table1:
+            content = results.write_table1(args.results, names=args.models, digits=args.digits,
+                                           strong_digits=args.strong_digits, check_digits=args.check_digits,
+                                           batch_size=args.batch_size, device=args.device, store=stores["table1"])
+            print((args.results / "table1.md").read_text())
+            print(f"wrote {args.results / 'table1.json'} and table1.md ({len(json.dumps(content)):,} bytes)")
+        if args.converged:
+            content = results.write_converged(args.results, names=args.models, digits=args.converged_digits,
+                                              check_digits=args.check_digits, batch_size=args.batch_size,
+                                              device=args.device, store=stores["converged"])
+            for name, row in content["models"].items():
+                verdict = "converged" if row["converged"] else "NOT converged"
+                print(f"{name:14s} robust accuracy {row['robust_accuracy']:.2%} ({verdict}: the doubled "
+                      f"{row['check']['attack']} broke {row['check']['broke']} of {row['check']['digits']} digits)")
+            print(f"wrote {folder / 'converged.json'}")
+    finally:
+        if runner is not None:
+            runner.shutdown()
 
 
 def train_recipe(args: argparse.Namespace) -> None:
@@ -303,6 +313,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluator.add_argument("--sweep-batch-size", type=int, help="digits per sweep call, x 26 eps values (default 100)")
     evaluator.add_argument("--device", default="auto", help="auto, cpu or cuda")
     evaluator.add_argument("--results", type=Path, default=Path("results"), help="the folder of result files")
+    evaluator.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                           help="attack the batches as tasks on a Ray cluster (pip install 'explorer[ray]'): its "
+                                "address (auto: the one this machine joined), or none for a local one on this "
+                                "machine's cores; the results are the same as without it")
     evaluator.add_argument("--runs", type=Path, default=Path("runs"), help="where finished batches are kept until "
                            "their result file is written, so an interrupted run goes on where it stopped")
     evaluator.set_defaults(run=evaluate_models, interrupted="the finished batches are kept in {runs}/evaluate: run "
@@ -326,13 +340,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from explorer.data import DataError
     from explorer.models import CheckpointError
+    from explorer.runners import RunnerError
     from explorer.training import TrainingError
 
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         args.run(args)
-    except (ValueError, CheckpointError, TrainingError) as exc:
+    except (ValueError, CheckpointError, TrainingError, RunnerError) as exc:
         parser.exit(2, f"explorer: error: {exc}\n")
     except DataError as exc:
         parser.exit(1, f"explorer: error: {exc}\n")

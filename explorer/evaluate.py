@@ -10,6 +10,7 @@ from tqdm import tqdm
 
 from explorer import attacks
 from explorer.batch_store import BatchStore
+from explorer.runners import LocalRunner, attack_batch
 
 
 @dataclass
@@ -52,28 +53,32 @@ def outcomes(
     settings = (kind, attacks.params_for(kind, preset, **params).as_record(), screen,
                 attacks.params_for(screen, preset, loss=params.get("loss")).as_record() if screen else None,
                 eps_values)
-    fooled, zero_gradient = [], []
-    label = f"{screen} then {kind}" if screen else kind
-    for start in tqdm(range(0, len(images), batch_size), desc=f"{label} ({preset})", disable=not progress,
-                      leave=False):
+    batches = list(range(0, len(images), batch_size))
+    fooled: list[torch.Tensor | None] = [None] * len(batches)
+    zero_gradient: list[torch.Tensor | None] = [None] * len(batches)
+    keys: list[str | None] = [None] * len(batches)
+    jobs, waiting = [], []
+    for number, start in enumerate(batches):
         batch = slice(start, start + batch_size)
         if store is not None:
-            key = store.key(model, images[batch], labels[batch], start, *settings)
-            if (kept := store.get(key, (len(eps_values), len(images[batch])))) is not None:
-                fooled.append(kept[0])
-                zero_gradient.append(kept[1])
+            keys[number] = store.key(model, images[batch], labels[batch], start, *settings)
+            if (kept := store.get(keys[number], (len(eps_values), len(images[batch])))) is not None:
+                fooled[number], zero_gradient[number] = kept
                 continue
-        screened = None
-        if screen:
-            screened = attacks.run(model, images[batch], labels[batch], screen, eps, preset=preset, seed=start,
-                                   loss=params.get("loss"), early_stop=params["early_stop"])
-        result = attacks.run(model, images[batch], labels[batch], kind, eps, preset=preset, seed=start,
-                             already_fooled=None if screened is None else screened.fooled, **params)
-        zero = result.zero_gradient if screened is None else result.zero_gradient | screened.zero_gradient
-        fooled.append(result.fooled.cpu())
-        zero_gradient.append(zero.cpu())
+        jobs.append({"images": images[batch].clone(), "labels": labels[batch].clone(), "kind": kind, "eps": eps,
+                     "seed": start, "screen": screen, "preset": preset, **params})
+        waiting.append(number)
+    label = f"{screen} then {kind}" if screen else kind
+    runner = store.runner if store is not None else LocalRunner()
+    bar = tqdm(total=len(batches), initial=len(batches) - len(jobs), desc=f"{label} ({preset})",
+               disable=not progress, leave=False)
+    for index, (batch_fooled, batch_zero) in runner.map(attack_batch, model, jobs):
+        number = waiting[index]
+        fooled[number], zero_gradient[number] = batch_fooled, batch_zero
         if store is not None:
-            store.put(key, fooled[-1], zero_gradient[-1])
+            store.put(keys[number], batch_fooled, batch_zero)
+        bar.update(1)
+    bar.close()
     return Outcome(torch.cat(fooled, 1), torch.cat(zero_gradient, 1))
 
 

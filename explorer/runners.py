@@ -18,11 +18,19 @@ Job = dict[str, Any]
 
 
 def attack_batch(model: torch.nn.Module, *, images: torch.Tensor, labels: torch.Tensor, kind: str,
-                 eps: float | list[float], seed: int, **params: Any) -> tuple[torch.Tensor, torch.Tensor]:
+                 eps: float | list[float], seed: int, screen: str | None = None,
+                 already_fooled: torch.Tensor | None = None, **params: Any) -> tuple[torch.Tensor, torch.Tensor]:
     """One batch's outcome, the job every runner maps: which digits `kind` fooled at each eps, and which had an
-    all-zero input gradient (bool (E, N) each, on the CPU). Batch b is seeded with its first digit's index."""
-    result = attacks.run(model, images, labels, kind, eps, seed=seed, **params)
-    return result.fooled.cpu(), result.zero_gradient.cpu()
+    all-zero input gradient (bool (E, N) each, on the CPU). Batch b is seeded with its first digit's index. `screen`:
+    a cheaper attack run first (same preset and loss), `kind` then attacking only what it left standing."""
+    screen_zero = None
+    if screen:
+        screened = attacks.run(model, images, labels, screen, eps, preset=params.get("preset", "paper"), seed=seed,
+                               loss=params.get("loss"), early_stop=params.get("early_stop", True))
+        already_fooled, screen_zero = screened.fooled, screened.zero_gradient
+    result = attacks.run(model, images, labels, kind, eps, seed=seed, already_fooled=already_fooled, **params)
+    zero = result.zero_gradient if screen_zero is None else result.zero_gradient | screen_zero
+    return result.fooled.cpu(), zero.cpu()
 
 
 class Runner(Protocol):

@@ -56,8 +56,9 @@ def test_an_onnx_classifier_goes_through_the_cli_and_runs_like_the_original(tmp_
         gradients.append(pixels.grad)
     assert gradients[0].abs().sum() > 0
     torch.testing.assert_close(gradients[0], gradients[1], atol=1e-6, rtol=1e-3)
-    adversarial = attacks.attack(loaded, images[:16], labels, "pgd", 0.3)
-    assert float((adversarial - images[:16]).abs().max()) <= 0.3 + 1e-6
+    for kind, steps in (("pgd", None), ("apgd-ce", 10), ("latent", 10), ("square", 20)):  # its own embedding too
+        adversarial = attacks.attack(loaded, images[:16], labels, kind, 0.3, **({"steps": steps} if steps else {}))
+        assert float((adversarial - images[:16]).abs().max()) <= 0.3 + 1e-6, kind
 
 
 def test_the_shipped_softmax_exported_and_added_back_is_the_same_model(tmp_path, checkpoints, mnist_test):

@@ -44,3 +44,22 @@ def test_without_ray_the_message_says_how_to_get_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)
     with pytest.raises(runners.RunnerError, match=r"pip install 'explorer\[ray\]'"):
         runners.RayRunner()
+
+
+def test_explorer_evaluate_on_ray_writes_what_it_writes_without(tmp_path, monkeypatch, capsys):
+    import json
+
+    from explorer import cli, runtime
+
+    install("ray", "ray")
+    monkeypatch.setattr(runtime, "keep_freed_memory", lambda: False)  # keep the test process's own allocator
+    written = {}
+    for where, extra in (("alone", []), ("ray", ["--ray"])):
+        arguments = ["evaluate", "--converged", "--models", "softmax", "--converged-digits", "60", "--check-digits",
+                     "60", "--batch-size", "20", "--results", str(tmp_path / where), "--runs", str(tmp_path / where)]
+        assert cli.main(arguments + extra) == 0
+        written[where] = json.loads((tmp_path / where / "converged.json").read_text())["models"]["softmax"]
+    assert "attacking on Ray" in capsys.readouterr().out
+    for key in ("robust_accuracy", "ensemble_accuracy", "broken_by", "converged"):
+        assert written["ray"][key] == written["alone"][key], key
+    assert [c["broke"] for c in written["ray"]["components"]] == [c["broke"] for c in written["alone"]["components"]]

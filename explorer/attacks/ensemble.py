@@ -18,9 +18,9 @@ import torch
 from tqdm import tqdm
 
 from explorer import evaluate as evaluation
-from explorer.attacks.dispatch import run
 from explorer.attacks.params import params_for
 from explorer.batch_store import BatchStore
+from explorer.runners import LocalRunner, attack_batch
 
 COMPONENTS = ("apgd-ce", "latent", "transfer", "apgd-t", "square")
 STRONGEST = "apgd-t"
@@ -40,10 +40,10 @@ def attack_in_batches(model: torch.nn.Module, images: torch.Tensor, labels: torc
     digits it broke and how many had an all-zero gradient."""
     newly, zero_gradient = torch.zeros_like(broken), 0
     settings = (kind, params_for(kind, **overrides).as_record(), [eps])
+    jobs, waiting = [], []
     for start in range(0, len(images), batch_size):
         batch = slice(start, start + batch_size)
         standing = ~broken[batch]
-        bar.set_postfix(attack=kind, standing=int((~(broken | newly)).sum()))
         if not standing.any():
             bar.update(1)
             continue
@@ -55,13 +55,17 @@ def attack_in_batches(model: torch.nn.Module, images: torch.Tensor, labels: torc
                 zero_gradient += int(kept[1].sum())
                 bar.update(1)
                 continue
-        result = run(model, images[batch], labels[batch], kind, eps, seed=start, already_fooled=~standing[None],
-                     **overrides)
-        fooled, zero = result.fooled.cpu(), result.zero_gradient.cpu()
+        jobs.append({"images": images[batch].clone(), "labels": labels[batch].clone(), "kind": kind, "eps": eps,
+                     "seed": start, "already_fooled": ~standing[None], **overrides})
+        waiting.append((batch, standing, key))
+    runner = store.runner if store is not None else LocalRunner()
+    for index, (fooled, zero) in runner.map(attack_batch, model, jobs):
+        batch, standing, key = waiting[index]
         if store is not None:
             store.put(key, fooled, zero)
         newly[batch] = fooled[0] & standing
         zero_gradient += int(zero.sum())
+        bar.set_postfix(attack=kind, standing=int((~(broken | newly)).sum()))
         bar.update(1)
     return newly, zero_gradient
 

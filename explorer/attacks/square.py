@@ -35,14 +35,16 @@ def signs(shape: tuple[int, ...], generator: torch.Generator, device: torch.devi
 
 
 def inference_forward(model: nn.Module, example: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
-    """`model` frozen for gradient-free queries, or `model` itself where freezing does not give the same logits."""
+    """`model` frozen for gradient-free queries, or `model` itself where freezing does not give the same logits, at
+    the example's batch size and at another (Square's batches shrink; a trace may have baked a size in)."""
     if model.training:
         return model  # freezing needs eval mode, and a model in training mode must keep its batch statistics
     try:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # tracer warnings about a user's own model; the check below decides
             frozen = torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.trace(model, example)))
-            same = torch.allclose(frozen(example), model(example), rtol=1e-4, atol=1e-4)
+            same = all(torch.allclose(frozen(batch), model(batch), rtol=1e-4, atol=1e-4)
+                       for batch in (example, torch.cat([example, example[:1]])))
     except Exception:  # any model TorchScript cannot trace is queried as it is
         return model
     return frozen if same else model
