@@ -3,7 +3,7 @@
 import streamlit as st
 
 from app_pages.shared import ATTACKING, chosen_models, class_names, load_model, preset_radio, sample
-from explorer import results, sweeps
+from explorer.evaluation import results, sweeps
 from explorer.plots import charts, figures
 
 FLIPS_SHOWN = 8

@@ -5,7 +5,8 @@ Every number comes from the committed results files, so the guide says what the 
 
 import streamlit as st
 
-from explorer import attacks, results, sweeps, table1
+from explorer import attacks
+from explorer.evaluation import results, sweeps, table1
 
 
 @st.cache_data

@@ -6,7 +6,8 @@ import streamlit as st
 import torch
 
 from app_pages.shared import ATTACKING, chosen_models, class_names, eps_slider, load_model, sample
-from explorer import data, lens
+from explorer import data
+from explorer.evaluation import lens
 from explorer.plots import charts
 
 ATTACKS = {"PGD-40 (paper preset)": "pgd", "APGD-CE (100 iterations)": "apgd-ce"}

@@ -12,7 +12,8 @@ import numpy as np
 import streamlit as st
 import torch
 
-from explorer import attacks, data, evaluate, models, sweeps
+from explorer import attacks, data, models
+from explorer.evaluation import evaluate, sweeps
 from explorer.latent import projection
 from explorer.web import links
 from explorer.web.shared_results import SharedResults

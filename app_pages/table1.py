@@ -3,8 +3,9 @@
 import streamlit as st
 
 from app_pages.shared import current_dataset
-from explorer import data, results, table1
+from explorer import data
 from explorer.attacks import ensemble
+from explorer.evaluation import results, table1
 from explorer.plots import charts
 
 

@@ -18,7 +18,8 @@ import time
 import torch
 import torchattacks
 
-from explorer import attacks, data, evaluate, models
+from explorer import attacks, data, models
+from explorer.evaluation import evaluate
 
 
 def timed(function, repeats: int) -> tuple[float, object]:

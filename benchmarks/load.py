@@ -35,7 +35,8 @@ import protocol
 from harness import CHROMIUM, CHROMIUM_ARGS, IDLE, memory_bytes, running_app
 from playwright.async_api import async_playwright, expect
 
-from explorer import attacks, data, evaluate, models, sweeps
+from explorer import attacks, data, models
+from explorer.evaluation import evaluate, sweeps
 from explorer.web import eps_view
 
 PAIR = ("softmax", "triplet")

@@ -18,7 +18,8 @@ import sys
 
 CHILD = """
 import json, resource, sys, time
-from explorer import attacks, data, models, runtime, sweeps
+from explorer import attacks, data, models, runtime
+from explorer.evaluation import sweeps
 tuned = runtime.keep_freed_memory() if sys.argv[1] == "tuned" else False
 model = models.load("triplet-pgd")
 images, labels = data.load_split("test")

@@ -144,8 +144,9 @@ def ship_layouts(args: argparse.Namespace) -> None:
 def evaluate_models(args: argparse.Namespace) -> None:
     import json
 
-    from explorer import results, runtime
-    from explorer.batch_store import BatchStore
+    from explorer import runtime
+    from explorer.evaluation import results
+    from explorer.evaluation.batch_store import BatchStore
 
     if not (args.latent or args.table1 or args.sweeps or args.converged):
         raise ValueError("say what to evaluate: --table1, --sweeps, --converged and/or --latent")
@@ -161,7 +162,7 @@ def evaluate_models(args: argparse.Namespace) -> None:
         print(f"wrote {folder / 'latent.json'}")
     runner = None
     if args.ray and (args.table1 or args.sweeps or args.converged):
-        from explorer.runners import RayRunner
+        from explorer.evaluation.runners import RayRunner
 
         runner = RayRunner(None if args.ray == "local" else args.ray)
         print(f"attacking on Ray: {runner.workers} CPUs", flush=True)
@@ -339,8 +340,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from explorer.data import DataError
+    from explorer.evaluation.runners import RunnerError
     from explorer.models import CheckpointError
-    from explorer.runners import RunnerError
     from explorer.training import TrainingError
 
     parser = build_parser()

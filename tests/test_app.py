@@ -8,8 +8,9 @@ import numpy as np
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from explorer import attacks, data, results, sweeps
+from explorer import attacks, data
 from explorer.data import uploads
+from explorer.evaluation import results, sweeps
 
 
 def run_app(**link: str) -> AppTest:

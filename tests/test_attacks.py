@@ -6,7 +6,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from explorer import attacks, evaluate, models
+from explorer import attacks, models
+from explorer.evaluation import evaluate
 
 EPS = 0.3
 

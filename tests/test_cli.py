@@ -5,7 +5,8 @@ import sys
 import pytest
 from PIL import Image
 
-from explorer import cli, results, runtime
+from explorer import cli, runtime
+from explorer.evaluation import results
 from explorer.plots import gallery
 
 

@@ -8,7 +8,8 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from explorer import cli, data, evaluate, latent, models, sweeps
+from explorer import cli, data, latent, models
+from explorer.evaluation import evaluate, sweeps
 from explorer.latent import projection, stored, trajectories
 from explorer.plots import latent_figure
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from explorer import sweeps
+from explorer.evaluation import sweeps
 from explorer.web import links
 
 OFFER = {"available": {"softmax": "mnist", "triplet": "mnist", "triplet-pgd": "mnist",

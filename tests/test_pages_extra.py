@@ -2,7 +2,7 @@ import json
 
 from streamlit.testing.v1 import AppTest
 
-from explorer import results, sweeps
+from explorer.evaluation import results, sweeps
 
 
 def open_page(page: str) -> AppTest:

@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from explorer import models, results, sweeps
+from explorer import models
+from explorer.evaluation import results, sweeps
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 TABLE1_LABELS = {"Softmax": "Softmax", "Ours (triplet)": "Ours", "Ours_PGD": "Ours_PGD", "Ours_FGSM": "Ours_FGSM"}
@@ -128,3 +129,16 @@ def test_the_converged_table_in_the_readme_is_the_committed_evaluation():
         expected = [f"{'clean' if kind.startswith('misclassified') else kind} {count:,}"
                     for kind, count in sorted(shares.items(), key=lambda item: -item[1]) if count]
         assert broken == ", ".join(expected).replace("apgd-ce", "APGD-CE"), name
+
+
+def test_the_readmes_python_examples_run_in_order():
+    """Every ```python block of the README, run one after another in one namespace, as a reader would paste them."""
+    import re
+
+    blocks = re.findall(r"```python\n(.*?)```", README, flags=re.DOTALL)
+    assert len(blocks) >= 2
+    namespace: dict = {}
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), namespace)
+    assert namespace["adv"].shape == (100, 1, 28, 28) and namespace["z"].shape == (100, 64)
+    assert 0 <= namespace["result"]["robust_accuracy"] <= 1

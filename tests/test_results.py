@@ -5,8 +5,9 @@ import json
 import pytest
 import torch
 
-from explorer import attacks, evaluate, results, table1
-from explorer.batch_store import BatchStore
+from explorer import attacks
+from explorer.evaluation import evaluate, results, table1
+from explorer.evaluation.batch_store import BatchStore
 
 
 def shrunk_table1(folder, digits: int) -> dict:

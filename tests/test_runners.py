@@ -6,7 +6,8 @@ import pytest
 import torch
 from extras import install
 
-from explorer import attacks, data, runners
+from explorer import attacks, data
+from explorer.evaluation import runners
 
 
 def jobs(mnist_test, batches=3, size=24):

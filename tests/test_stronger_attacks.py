@@ -6,9 +6,10 @@ import torch
 from pyautoattack.autopgd_base import APGDAttack, APGDAttack_targeted
 from pyautoattack.square import SquareAttack
 
-from explorer import attacks, data, lens, models
+from explorer import attacks, data, models
 from explorer.attacks import apgd, ensemble, latent, square
 from explorer.attacks.losses import per_digit_loss
+from explorer.evaluation import lens
 
 EPS = 0.3
 CHEAP = {"apgd-ce": {"steps": 10}, "apgd-dlr": {"steps": 10}, "apgd-t": {"steps": 10, "targets": 2},
@@ -191,8 +192,9 @@ def test_a_slice_of_the_committed_converged_evaluation_re_runs_to_the_same_verdi
     clean verdicts exactly, and the first component breaking the digits the file says it broke."""
     from tqdm import tqdm
 
-    from explorer import evaluate, models, results
+    from explorer import models
     from explorer.attacks import ensemble
+    from explorer.evaluation import evaluate, results
 
     committed = results.committed("converged")["models"][name]["broken_by"][:60]
     images, labels = data.to_tensor(mnist_test[0][:60]), torch.from_numpy(mnist_test[1][:60])

@@ -2,7 +2,8 @@
 
 import numpy as np
 
-from explorer import attacks, data, sweeps
+from explorer import attacks, data
+from explorer.evaluation import sweeps
 
 
 def test_a_live_sweep_has_the_committed_layout_and_shows_digits_at_their_flipping_eps(softmax_model):

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from explorer import attacks, data, evaluate, models, table1
+from explorer import attacks, data, models
+from explorer.evaluation import evaluate, table1
 
 RESULTS = Path(__file__).parent.parent / "results"
 COMMITTED = json.loads((RESULTS / "table1.json").read_text())

@@ -17,10 +17,10 @@ from dataclasses import replace
 import torch
 from tqdm import tqdm
 
-from explorer import evaluate as evaluation
 from explorer.attacks.params import params_for
-from explorer.batch_store import BatchStore
-from explorer.runners import LocalRunner, attack_batch
+from explorer.evaluation.batch_store import BatchStore
+from explorer.evaluation.evaluate import misclassified
+from explorer.evaluation.runners import LocalRunner, attack_batch
 
 COMPONENTS = ("apgd-ce", "latent", "transfer", "apgd-t", "square")
 STRONGEST = "apgd-t"
@@ -75,7 +75,7 @@ def evaluate(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor,
              store: BatchStore | None = None, progress: bool = True) -> dict:
     """The converged robust accuracy of `model` on `images`, with which attack broke which digit, what each cost,
     and the convergence check (on the first `check_digits` digits; all of them when None)."""
-    clean_wrong = evaluation.misclassified(model, images, labels, batch_size)
+    clean_wrong = misclassified(model, images, labels, batch_size)
     broken = clean_wrong.clone()
     codes = [CLEAN if wrong else ROBUST for wrong in clean_wrong.tolist()]
     batches = -(-len(images) // batch_size)

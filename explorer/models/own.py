@@ -11,7 +11,8 @@ from pathlib import Path
 
 import torch
 
-from explorer import data, evaluate, models
+from explorer import data, models
+from explorer.evaluation import evaluate
 from explorer.models import onnx_import
 from explorer.models.graph_net import GraphError, GraphNet
 from explorer.provenance import code_version, now, sha256_file

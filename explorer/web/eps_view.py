@@ -13,7 +13,7 @@ import json
 
 import numpy as np
 
-from explorer.evaluate import EpsResponse
+from explorer.evaluation.evaluate import EpsResponse
 
 
 def _bytes(array: np.ndarray) -> str:

@@ -15,12 +15,13 @@ from pathlib import Path
 
 import torch
 
-from explorer import data, files, latent, models, sweeps, table1
-from explorer.batch_store import BatchStore
+from explorer import data, files, latent, models
+from explorer.evaluation import sweeps, table1
+from explorer.evaluation.batch_store import BatchStore
 from explorer.provenance import code_version, now, sha256_file
 from explorer.runtime import device_name, float32_mode, pick_device
 
-COMMITTED = Path(__file__).resolve().parents[1] / "results"
+COMMITTED = Path(__file__).resolve().parents[2] / "results"
 
 
 def committed(name: str, dataset: str = "mnist") -> dict:

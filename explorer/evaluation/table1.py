@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import torch
 
-from explorer import attacks, evaluate
-from explorer.batch_store import BatchStore
+from explorer import attacks
+from explorer.evaluation import evaluate
+from explorer.evaluation.batch_store import BatchStore
 
 EPS = 0.3
 ROWS = {"Softmax": "softmax", "Ours": "triplet", "Ours_PGD": "triplet-pgd", "Ours_FGSM": "triplet-fgsm"}

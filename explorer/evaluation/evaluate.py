@@ -9,8 +9,8 @@ import torch
 from tqdm import tqdm
 
 from explorer import attacks
-from explorer.batch_store import BatchStore
-from explorer.runners import LocalRunner, attack_batch
+from explorer.evaluation.batch_store import BatchStore
+from explorer.evaluation.runners import LocalRunner, attack_batch
 
 
 @dataclass

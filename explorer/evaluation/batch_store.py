@@ -19,9 +19,9 @@ import numpy as np
 import torch
 
 from explorer import files
-from explorer.runners import LocalRunner, Runner
+from explorer.evaluation.runners import LocalRunner, Runner
 
-_ATTACK_CODE = [*sorted((Path(__file__).parent / "attacks").glob("*.py")), Path(__file__).with_name("evaluate.py")]
+_ATTACK_CODE = [*sorted((Path(__file__).parents[1] / "attacks").glob("*.py")), Path(__file__).with_name("evaluate.py")]
 
 
 def _digest(*parts: object) -> str:

@@ -10,8 +10,9 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from explorer import attacks, data, evaluate
-from explorer.batch_store import BatchStore
+from explorer import attacks, data
+from explorer.evaluation import evaluate
+from explorer.evaluation.batch_store import BatchStore
 
 # The app's eps slider moves on this grid too, so its curves and the committed sweeps line up.
 EPS_GRID = [round(0.02 * i, 2) for i in range(26)]
