@@ -12,18 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from explorer import files
-from explorer.data.datasets import (
-    DATASETS,
-    SPLITS,
-    Arrays,
-    DataError,
-    DatasetSpec,
-    cache_path,
-    content_digest,
-)
-from explorer.data.sources import (
-    sources,
-)
+from explorer.data.datasets import DATASETS, SPLITS, Arrays, DataError, DatasetSpec, cache_path, content_digest
+from explorer.data.sources import sources
 
 
 def check(arrays: Arrays, spec: DatasetSpec) -> None:
