@@ -74,7 +74,7 @@ def test_perturbations_stay_within_eps_and_pixels_within_range(softmax_model, di
     before = images.clone()
     eps = torch.tensor([0.05, 0.2, EPS])
     steps = {"steps": 5} if preset == "strong" and kind != "fgsm" else {}  # the bounds do not depend on steps
-    adversarial = attacks.attack(softmax_model, images[:32], labels[:32], kind, eps, preset=preset, **steps)
+    adversarial = attacks.attack_grid(softmax_model, images[:32], labels[:32], kind, eps, preset=preset, **steps)
     assert adversarial.shape == (3, 32, 1, 28, 28)
     delta = (adversarial - images[:32]).abs().amax(dim=(1, 2, 3, 4))
     assert bool((delta <= eps + 1e-6).all())  # float32: x + delta - x can round one ulp past eps
@@ -98,7 +98,7 @@ def test_a_slice_of_a_batch_equals_the_whole_batch(softmax_model, digits, kind):
 
 def test_several_eps_in_one_call_equal_one_call_each(softmax_model, digits):
     images, labels = digits
-    together = attacks.attack(softmax_model, images[:20], labels[:20], "bim", [0.1, 0.25])
+    together = attacks.attack_grid(softmax_model, images[:20], labels[:20], "bim", [0.1, 0.25])
     for i, eps in enumerate([0.1, 0.25]):
         alone = attacks.attack(softmax_model, images[:20], labels[:20], "bim", eps)
         torch.testing.assert_close(together[i], alone, atol=1e-6, rtol=0)
@@ -197,11 +197,21 @@ def test_any_digit_and_budget_give_valid_pixels_within_eps(softmax_model, pixels
     images = torch.from_numpy(pixels)
     before = images.clone()
     labels = torch.arange(len(images)) % 10
-    adversarial = attacks.attack(softmax_model, images, labels, kind, eps, steps=steps, random_start=random_start,
-                                 loss=loss, restarts=restarts)
+    adversarial = attacks.attack_grid(softmax_model, images, labels, kind, eps, steps=steps,
+                                      random_start=random_start, loss=loss, restarts=restarts)
     assert adversarial.shape == (len(eps), *images.shape)
     assert torch.isfinite(adversarial).all()
     assert adversarial.min() >= 0 and adversarial.max() <= 1
     budget = torch.tensor(eps).view(-1, 1, 1, 1, 1)
     assert ((adversarial - images).abs() <= budget + 1e-6).all()
     assert torch.equal(images, before)  # the caller's digits are never modified
+
+
+def test_one_eps_gives_one_batch_and_a_grid_needs_attack_grid(softmax_model, digits):
+    images, labels = digits
+    assert attacks.attack(softmax_model, images[:4], labels[:4], "fgsm", 0.1).shape == (4, 1, 28, 28)
+    assert attacks.attack_grid(softmax_model, images[:4], labels[:4], "fgsm", [0.1]).shape == (1, 4, 1, 28, 28)
+    with pytest.raises(TypeError, match="attack_grid"):
+        attacks.attack(softmax_model, images[:4], labels[:4], "fgsm", [0.1, 0.2])
+    with pytest.raises(TypeError, match="1-D"):
+        attacks.attack_grid(softmax_model, images[:4], labels[:4], "fgsm", 0.1)

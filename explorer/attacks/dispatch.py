@@ -66,22 +66,25 @@ def run(
     return pairs.result(adversarial, zero_gradient, iterates)
 
 
-def attack(
-    model: nn.Module,
-    images: torch.Tensor,
-    labels: torch.Tensor,
-    kind: str,
-    eps: float | torch.Tensor | list[float],
-    **params,
-) -> torch.Tensor:
-    """Adversarial images for `kind`: the paper's fgsm, bim, mim, pgd, or the stronger apgd-ce, apgd-dlr, apgd-t
-    (targeted DLR), latent (the embedding attack), transfer (made on `source`), square (no gradients).
+def attack(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, kind: str, eps: float,
+           **params) -> torch.Tensor:
+    """Adversarial images (N, 1, 28, 28) for `kind` at one budget `eps`: the paper's fgsm, bim, mim, pgd, or the
+    stronger apgd-ce, apgd-dlr, apgd-t (targeted DLR), latent (the embedding attack), transfer (made on `source`),
+    square (no gradients). `attack_grid` takes several budgets at once.
 
-    images: float (N, 1, 28, 28) in [0, 1]; labels: int (N,). eps: a float gives (N, 1, 28, 28); a 1-D tensor or
-    list of E values gives (E, N, 1, 28, 28). Keywords: preset ("paper" or "strong", for the paper's four), steps,
-    step_size, random_start, decay, loss, restarts, early_stop, targets, p_init, source, seed. The input tensor is
-    never modified.
+    images: float (N, 1, 28, 28) in [0, 1]; labels: int (N,). Keywords: preset ("paper" or "strong", for the paper's
+    four), steps, step_size, random_start, decay, loss, restarts, early_stop, targets, p_init, source, seed. The
+    input tensor is never modified.
     """
-    adversarial = run(model, images, labels, kind, eps, **params).adversarial
-    is_scalar = isinstance(eps, (int, float)) or (torch.is_tensor(eps) and eps.ndim == 0)
-    return adversarial[0] if is_scalar else adversarial
+    if not (isinstance(eps, (int, float)) or (torch.is_tensor(eps) and eps.ndim == 0)):
+        raise TypeError("attack takes one eps; attack_grid takes a list or 1-D tensor of them")
+    return run(model, images, labels, kind, eps, **params).adversarial[0]
+
+
+def attack_grid(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, kind: str,
+                eps: torch.Tensor | list[float], **params) -> torch.Tensor:
+    """`attack` at each of E budgets in one batched call: (E, N, 1, 28, 28)."""
+    grid = eps if torch.is_tensor(eps) else torch.as_tensor(eps)
+    if grid.ndim != 1:
+        raise TypeError("attack_grid takes a list or 1-D tensor of eps; attack takes one")
+    return run(model, images, labels, kind, grid, **params).adversarial

@@ -119,7 +119,7 @@ def eps_response(model: torch.nn.Module, image: torch.Tensor, label: int, kind: 
                  **params) -> EpsResponse:
     """Attack one (1, 28, 28) digit at every eps of the grid in a single batched call."""
     labels = torch.tensor([label])
-    adversarial = attacks.attack(model, image[None], labels, kind, torch.as_tensor(eps_grid), **params)[:, 0]
+    adversarial = attacks.attack_grid(model, image[None], labels, kind, eps_grid, **params)[:, 0]
     with torch.no_grad():
         probabilities = model(adversarial).softmax(1)
     return EpsResponse(np.asarray(eps_grid, dtype=np.float32), adversarial[:, 0].numpy(), probabilities.numpy(),

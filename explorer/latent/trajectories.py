@@ -42,5 +42,5 @@ def migrate(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, 
     # Every digit runs the whole attack, even once fooled: the picture shows where the attack takes it, not just
     # the first step across a boundary.
     params = {**params, "early_stop": False}
-    adversarial = attacks.attack(model, images, labels, kind, torch.tensor(eps_grid), **params)
+    adversarial = attacks.attack_grid(model, images, labels, kind, eps_grid, **params)
     return follow(model, eps_grid, adversarial, labels.numpy())
