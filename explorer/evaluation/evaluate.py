@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -80,6 +82,12 @@ def outcomes(
         bar.update(1)
     bar.close()
     return Outcome(torch.cat(fooled, 1), torch.cat(zero_gradient, 1))
+
+
+def fooled_by_any(fooled: Iterable[torch.Tensor | np.ndarray]) -> torch.Tensor:
+    """Each digit's worst case over several attacks (and the clean verdict, if given): fooled by at least one. The
+    one place a 'worst case over attacks' is taken; the shapes (N,) or (E, N) must agree."""
+    return functools.reduce(torch.logical_or, (torch.as_tensor(f) for f in fooled))
 
 
 @torch.no_grad()

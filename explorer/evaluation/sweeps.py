@@ -25,16 +25,17 @@ def sweep(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, pr
     """Accuracy at every eps of the grid for each attack, and per digit the smallest grid eps at which any of the
     four attacks fools the model (0 for a digit misclassified already, None for one never fooled). `on_attack` hears
     each attack's name as it starts (the app's progress bar); `store` keeps finished batches (see BatchStore)."""
-    curves, first_fooled = {}, torch.full((len(images),), len(EPS_GRID))
+    curves, fooled = {}, []
     for kind in attacks.KINDS:
         if on_attack:
             on_attack(kind)
         outcome = evaluate.outcomes(model, images, labels, kind, EPS_GRID, preset=preset, batch_size=batch_size,
                                     progress=progress, store=store)
         curves[kind] = outcome.accuracy.tolist()
-        grid_index = torch.arange(len(EPS_GRID))[:, None].expand_as(outcome.fooled)
-        first = torch.where(outcome.fooled, grid_index, len(EPS_GRID)).amin(0)
-        first_fooled = torch.minimum(first_fooled, first)
+        fooled.append(outcome.fooled)
+    worst = evaluate.fooled_by_any(fooled)  # (E, N)
+    grid_index = torch.arange(len(EPS_GRID))[:, None].expand_as(worst)
+    first_fooled = torch.where(worst, grid_index, len(EPS_GRID)).amin(0)
     smallest = [EPS_GRID[i] if i < len(EPS_GRID) else None for i in first_fooled.tolist()]
     return {"accuracy": curves, "smallest_flipping_eps": smallest}
 

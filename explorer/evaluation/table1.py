@@ -49,14 +49,15 @@ def evaluate_model(model: torch.nn.Module, images: torch.Tensor, labels: torch.T
     """One row of the table: clean accuracy, accuracy per attack, zero-gradient counts, worst case per digit."""
     clean_wrong = evaluate.misclassified(model, images, labels, batch_size)
     row = {"No-Attack": 1 - float(clean_wrong.double().mean())}
-    zero_gradient, recorded, any_fooled = {}, {}, clean_wrong.clone()
+    zero_gradient, recorded, fooled = {}, {}, [clean_wrong]
     for kind in attacks.KINDS:
         outcome = evaluate.outcomes(model, images, labels, kind, EPS, preset=preset, batch_size=batch_size,
                                     progress=progress, store=store)
         row[kind.upper()] = float(outcome.accuracy[0])
         zero_gradient[kind] = int(outcome.zero_gradient.sum())
         recorded[kind] = bits(outcome.fooled[0, :RECORDED_DIGITS])
-        any_fooled |= outcome.fooled[0]
+        fooled.append(outcome.fooled[0])
+    any_fooled = evaluate.fooled_by_any(fooled)
     return {"accuracy": row, "worst_case": 1 - float(any_fooled.double().mean()), "zero_gradient": zero_gradient,
             "recorded_fooled": recorded}
 

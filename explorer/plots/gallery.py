@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 
 from explorer import attacks, data, models
+from explorer.evaluation import evaluate
 from explorer.plots import figures
 
 SCALE = 3
@@ -63,8 +64,8 @@ def shown_digits(gallery: Gallery, fooled_only: bool = False) -> list[int]:
     """Positions of the digits to draw: all, or those that at least one attack fooled."""
     if not fooled_only:
         return list(range(len(gallery.labels)))
-    any_fooled = np.logical_or.reduce([gallery.fooled(kind) for kind in attacks.KINDS])
-    return np.flatnonzero(any_fooled).tolist()
+    any_fooled = evaluate.fooled_by_any(gallery.fooled(kind) for kind in attacks.KINDS)
+    return torch.nonzero(any_fooled).flatten().tolist()
 
 
 def rows(gallery: Gallery, fooled_only: bool = False, scale: int = SCALE) -> list[figures.Row]:
