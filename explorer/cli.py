@@ -135,7 +135,7 @@ def ship_layouts(args: argparse.Namespace) -> None:
         weights = model.card["weights_sha256"]
         embeddings = latent.embed(model, images)
         view = projection.fit("umap", embeddings, weights, images)
-        for file_name, values in ((stored.file_name("embeddings", weights, images), embeddings),
+        for file_name, values in ((stored.key("embeddings", weights, images), embeddings),
                                   (projection.layout_name(weights, images), view.coordinates)):
             stored.write(args.out / file_name, values)
             print(f"{name:14s} wrote {args.out / file_name}")

@@ -5,9 +5,12 @@ never half of one."""
 from __future__ import annotations
 
 import os
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+import numpy as np
 
 
 def temporary_beside(path: Path) -> Path:
@@ -31,3 +34,22 @@ def replacing(path: Path) -> Iterator[Path]:
 def write_text(path: Path, text: str) -> None:
     with replacing(path) as temporary:
         temporary.write_text(text)
+
+
+def write_arrays(path: Path, **arrays: np.ndarray) -> None:
+    """Named arrays as one .npz file (never a pickle), whole or not at all."""
+    with replacing(path) as temporary:
+        np.savez(temporary, **arrays)
+
+
+def read_arrays(path: Path, shapes: dict[str, tuple[int, ...]]) -> dict[str, np.ndarray] | None:
+    """The named arrays of the .npz at `path`, or None when it is missing, damaged or holds other shapes: the caller
+    computes them again. The one reader of the content-addressed stores (latent.stored, evaluation.batch_store)."""
+    try:
+        with np.load(path, allow_pickle=False) as kept:
+            arrays = {name: kept[name] for name in shapes}
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return None
+    if any(arrays[name].shape != shape for name, shape in shapes.items()):
+        return None
+    return arrays

@@ -37,7 +37,7 @@ def test_every_shipped_checkpoint_has_its_embeddings_and_umap_layout_in_assets(s
         weights = model.card["weights_sha256"]
         layout = stored.SHIPPED / projection.layout_name(weights, sample[0])
         assert stored.read(layout, (len(sample[0]), 2)) is not None, f"{name}: run `explorer layouts`"
-        embeddings = stored.read(stored.SHIPPED / stored.file_name("embeddings", weights, sample[0]),
+        embeddings = stored.read(stored.SHIPPED / stored.key("embeddings", weights, sample[0]),
                                  (len(sample[0]), models.EMBEDDING_DIM))
         assert embeddings is not None, f"{name}: run `explorer layouts`"
         np.testing.assert_allclose(embeddings[:100], latent.embed(model, sample[0][:100]), atol=1e-3)

@@ -12,10 +12,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import shutil
-import zipfile
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from explorer import files
@@ -56,19 +54,15 @@ class BatchStore:
 
     def get(self, key: str, shape: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor] | None:
         """The batch's outcome, or None when it was never finished here or its file is damaged."""
-        try:
-            with np.load(self.folder / f"{key}.npz", allow_pickle=False) as kept:
-                fooled, zero_gradient = kept["fooled"], kept["zero_gradient"]
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        kept = files.read_arrays(self.folder / f"{key}.npz", {"fooled": shape, "zero_gradient": shape})
+        if kept is None or kept["fooled"].dtype != bool:
             return None
-        if fooled.shape != shape or zero_gradient.shape != shape or fooled.dtype != bool:
-            return None
-        return torch.from_numpy(fooled), torch.from_numpy(zero_gradient.astype(bool))
+        return torch.from_numpy(kept["fooled"]), torch.from_numpy(kept["zero_gradient"].astype(bool))
 
     def put(self, key: str, fooled: torch.Tensor, zero_gradient: torch.Tensor) -> None:
         """Whole or not at all, so a run killed while writing leaves no half batch behind."""
-        with files.replacing(self.folder / f"{key}.npz") as temporary:
-            np.savez(temporary, fooled=fooled.cpu().numpy(), zero_gradient=zero_gradient.cpu().numpy())
+        files.write_arrays(self.folder / f"{key}.npz", fooled=fooled.cpu().numpy(),
+                           zero_gradient=zero_gradient.cpu().numpy())
 
     def clear(self) -> None:
         with contextlib.suppress(FileNotFoundError):

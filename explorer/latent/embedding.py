@@ -18,9 +18,9 @@ def embed(model: torch.nn.Module, images: np.ndarray, batch_size: int = 1000) ->
 def reference_embeddings(model: torch.nn.Module, digits: np.ndarray) -> np.ndarray:
     """`embed`, read from disk when this checkpoint's embeddings of these digits were kept before: the latent page
     opens without running 2,000 digits through each model."""
-    name = stored.file_name("embeddings", model.card["weights_sha256"], digits)
-    if (embeddings := stored.find(name, (len(digits), model.embedding_dim))) is not None:
+    name = stored.key("embeddings", model.card["weights_sha256"], digits)
+    if (embeddings := stored.get(name, (len(digits), model.embedding_dim))) is not None:
         return embeddings
     embeddings = embed(model, digits)
-    stored.keep(name, embeddings)
+    stored.put(name, embeddings)
     return embeddings

@@ -55,11 +55,11 @@ def fit_pca(embeddings: np.ndarray) -> Projection:
 
 def layout_name(weights_sha256: str, digits: np.ndarray) -> str:
     settings = ",".join(f"{k}={v}" for k, v in sorted(UMAP_SETTINGS.items()))
-    return stored.file_name("umap", weights_sha256, digits, settings)
+    return stored.key("umap", weights_sha256, digits, settings)
 
 
 def has_layout(weights_sha256: str, digits: np.ndarray) -> bool:
-    return stored.find(layout_name(weights_sha256, digits), (len(digits), 2)) is not None
+    return stored.get(layout_name(weights_sha256, digits), (len(digits), 2)) is not None
 
 
 def import_umap() -> ModuleType:
@@ -79,10 +79,10 @@ def warm_up() -> None:
 
 def fit_umap(embeddings: np.ndarray, name: str) -> Projection:
     """UMAP of the embeddings, read from disk when this checkpoint's layout of these digits was fitted before."""
-    if (coordinates := stored.find(name, (len(embeddings), 2))) is not None:
+    if (coordinates := stored.get(name, (len(embeddings), 2))) is not None:
         return Projection("umap", embeddings, coordinates)
     coordinates = import_umap().UMAP(**UMAP_SETTINGS).fit_transform(embeddings).astype(np.float32)
-    stored.keep(name, coordinates)
+    stored.put(name, coordinates)
     return Projection("umap", embeddings, coordinates)
 
 
