@@ -13,6 +13,7 @@ from tqdm import tqdm
 from explorer import attacks
 from explorer.evaluation.batch_store import BatchStore
 from explorer.evaluation.runners import LocalRunner, attack_batch
+from explorer.models.forward import in_batches
 
 
 @dataclass
@@ -90,12 +91,10 @@ def fooled_by_any(fooled: Iterable[torch.Tensor | np.ndarray]) -> torch.Tensor:
     return functools.reduce(torch.logical_or, (torch.as_tensor(f) for f in fooled))
 
 
-@torch.no_grad()
 def misclassified(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 500
                   ) -> torch.Tensor:
     """bool (N,) on the CPU: the digits the model gets wrong unattacked."""
-    return torch.cat([model(images[i : i + batch_size]).argmax(1) != labels[i : i + batch_size]
-                      for i in range(0, len(images), batch_size)]).cpu()
+    return (in_batches(model, images, batch_size).argmax(1) != labels).cpu()
 
 
 def robust_accuracy(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, kind: str,
