@@ -15,19 +15,41 @@ def committed_table() -> dict:
 
 
 @st.cache_data
-def committed_converged() -> dict | None:
-    """The converged evaluation's file, or None before it has been committed."""
+def committed_converged(dataset: str = "mnist") -> dict | None:
+    """A dataset's converged evaluation file, or None before it has been committed."""
     try:
-        return results.committed("converged")
+        return results.committed("converged", dataset)
     except FileNotFoundError:
         return None
 
 
+def broken_by(converged: dict) -> None:
+    shares = {name: ensemble.share_of_broken(row) for name, row in converged["models"].items()}
+    st.subheader("Which attack broke each digit first (converged evaluation)")
+    st.plotly_chart(charts.broken_by_chart(shares, converged["made_by"]["digits"]), key="broken_by")
+
+
+def another_dataset(dataset: str) -> None:
+    """Table 1 is the paper's, on MNIST; another dataset's models have their converged evaluation only."""
+    title = data.DATASETS[dataset].title
+    st.info(f"Table 1 is the paper's, on MNIST: pick MNIST in the sidebar to see it. Below: the converged "
+            f"evaluation of the {title} models.")
+    converged = committed_converged(dataset)
+    if converged is None:
+        st.info(f"No converged evaluation of the {title} models is committed yet: `explorer evaluate --converged "
+                "--models NAME ...` makes one, in results/" + dataset + "/.")
+        return
+    st.dataframe([{"model": name, "clean accuracy (%)": round(100 * row["clean_accuracy"], 2),
+                   "converged robust accuracy (%)": round(100 * row["robust_accuracy"], 2),
+                   "converged?": "yes" if row["converged"] else "no (the lower number is shown)"}
+                  for name, row in converged["models"].items()], hide_index=True, key="converged_rows")
+    broken_by(converged)
+    st.caption(f"{results.how_made(converged)}. Every figure is in `results/{dataset}/converged.json`.")
+
+
 st.title("Table 1, re-run")
 if current_dataset() != "mnist":
-    st.info(f"Table 1 is the paper's, on MNIST: pick MNIST in the sidebar to see it. The "
-            f"{data.DATASETS[current_dataset()].title} models are evaluated with `explorer evaluate`; their results "
-            "will show here once committed.")
+    another_dataset(current_dataset())
     st.stop()
 content, converged = committed_table(), committed_converged()
 st.markdown(
@@ -42,9 +64,7 @@ st.plotly_chart(charts.robustness_chart(rows, notes), key="robustness")
 if converged is None:
     st.info("The converged evaluation has not been committed yet: `explorer evaluate --converged` makes it.")
 else:
-    shares = {name: ensemble.share_of_broken(row) for name, row in converged["models"].items()}
-    st.subheader("Which attack broke each digit first (converged evaluation)")
-    st.plotly_chart(charts.broken_by_chart(shares, converged["made_by"]["digits"]), key="broken_by")
+    broken_by(converged)
     st.caption(f"{results.how_made(converged)}. Every figure is in `results/converged.json`.")
 
 st.subheader("The table")
