@@ -20,3 +20,21 @@ def digits():
 @pytest.fixture(scope="session")
 def softmax_model():
     return models.load("softmax")
+
+
+@pytest.fixture
+def with_fashion_model(tmp_path, monkeypatch):
+    """A checkpoint folder holding softmax and `fashion-new`: softmax's weights under a Fashion-MNIST card, a model
+    of that dataset by its data digest and one any attack breaks at once, so a whole evaluation takes seconds."""
+    import shutil
+
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    for suffix in (".safetensors", ".json"):
+        shutil.copy(models.checkpoint_dir() / f"softmax{suffix}", folder)
+    monkeypatch.setenv("EXPLORER_CHECKPOINTS", str(folder))
+    card = {key: None for key in models.CARD_KEYS if key != "weights_sha256"}
+    models.save(models.load("softmax"), folder / "fashion-new",
+                {**card, "name": "fashion-new", "clean_accuracy": 0.1,
+                 "data_sha256": data.FASHION_MNIST.content_sha256})
+    return folder

@@ -364,23 +364,9 @@ def test_the_sidebar_switches_dataset_and_every_page_follows_it(tmp_path, monkey
         st.cache_resource.clear()
 
 
-def test_another_datasets_table1_page_shows_its_converged_evaluation(tmp_path, monkeypatch):
-    import shutil
-
+def test_another_datasets_table1_page_shows_its_converged_evaluation(tmp_path, monkeypatch, with_fashion_model):
     import streamlit as st
 
-    from explorer import models
-
-    folder = tmp_path / "checkpoints"
-    folder.mkdir()
-    for suffix in (".safetensors", ".json"):
-        shutil.copy(models.checkpoint_dir() / f"softmax{suffix}", folder)
-    monkeypatch.setenv("EXPLORER_CHECKPOINTS", str(folder))
-    # softmax's weights under a Fashion-MNIST card: any attack breaks it at once
-    card = {key: None for key in models.CARD_KEYS if key != "weights_sha256"}
-    models.save(models.load("softmax"), folder / "fashion-new",
-                {**card, "name": "fashion-new", "clean_accuracy": 0.1,
-                 "data_sha256": data.FASHION_MNIST.content_sha256})
     monkeypatch.setattr(results, "COMMITTED", tmp_path / "results")
     row = results.write_converged(tmp_path / "results", names=["fashion-new"], digits=20, check_digits=20,
                                   batch_size=20, device="cpu", progress=False)["models"]["fashion-new"]

@@ -141,22 +141,9 @@ def test_the_converged_file_takes_one_model_at_a_time_and_refuses_other_settings
         results.write_converged(tmp_path, names=["dropout"], progress=False)
 
 
-def test_another_datasets_models_are_evaluated_into_a_folder_of_their_own(tmp_path, monkeypatch):
-    import shutil
-
+def test_another_datasets_models_are_evaluated_into_a_folder_of_their_own(tmp_path, with_fashion_model):
     from explorer import data, models
 
-    folder = tmp_path / "checkpoints"
-    folder.mkdir()
-    for suffix in (".safetensors", ".json"):
-        shutil.copy(models.checkpoint_dir() / f"softmax{suffix}", folder)
-    monkeypatch.setenv("EXPLORER_CHECKPOINTS", str(folder))
-    # softmax's weights under a Fashion-MNIST card: a model of that dataset by its data digest, and one any
-    # attack breaks at once, so the whole ensemble runs in seconds
-    card = {key: None for key in models.CARD_KEYS if key != "weights_sha256"}
-    models.save(models.load("softmax"), folder / "fashion-new",
-                {**card, "name": "fashion-new", "clean_accuracy": 0.1,
-                 "data_sha256": data.FASHION_MNIST.content_sha256})
     content = results.write_converged(tmp_path / "results", names=["fashion-new"], digits=20, check_digits=20,
                                       batch_size=20, device="cpu", progress=False)
     assert (tmp_path / "results" / "fashion-mnist" / "converged.json").is_file()
