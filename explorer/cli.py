@@ -129,7 +129,7 @@ def ship_layouts(args: argparse.Namespace) -> None:
     from explorer import data, latent, models
     from explorer.latent import projection, stored
 
-    for name in models.available():
+    for name in args.models or models.available():
         model = models.load(name)
         images = data.load_sample(models.dataset_of(model.card))[0]
         weights = model.card["weights_sha256"]
@@ -286,6 +286,8 @@ def build_parser() -> argparse.ArgumentParser:
     layouts = commands.add_parser("layouts", help="embed the bundled digits and fit UMAP for every shipped "
                                   "checkpoint, and save what the latent page starts from (assets/projections/)")
     layouts.add_argument("--out", type=Path, default=Path("assets/projections"), help="the folder to write")
+    layouts.add_argument("--models", nargs="+", metavar="NAME", help="only these checkpoints (default: all), so "
+                         "adding one leaves the others' layouts as they are")
     layouts.set_defaults(run=ship_layouts)
 
     evaluator = commands.add_parser("evaluate", help="evaluate the shipped models into results/")

@@ -31,16 +31,17 @@ def test_pca_places_reference_and_new_points_by_the_same_linear_map(triplet_embe
     assert view.coordinates[:, 0].var() >= view.coordinates[:, 1].var()
 
 
-def test_every_shipped_checkpoint_has_its_embeddings_and_umap_layout_in_assets(sample):
+def test_every_shipped_checkpoint_has_its_embeddings_and_umap_layout_in_assets():
     for name in models.available():
         model = models.load(name)
+        images = data.load_sample(models.dataset_of(model.card))[0]  # each model's layout is of its own dataset
         weights = model.card["weights_sha256"]
-        layout = stored.SHIPPED / projection.layout_name(weights, sample[0])
-        assert stored.read(layout, (len(sample[0]), 2)) is not None, f"{name}: run `explorer layouts`"
-        embeddings = stored.read(stored.SHIPPED / stored.key("embeddings", weights, sample[0]),
-                                 (len(sample[0]), models.EMBEDDING_DIM))
+        layout = stored.SHIPPED / projection.layout_name(weights, images)
+        assert stored.read(layout, (len(images), 2)) is not None, f"{name}: run `explorer layouts`"
+        embeddings = stored.read(stored.SHIPPED / stored.key("embeddings", weights, images),
+                                 (len(images), models.EMBEDDING_DIM))
         assert embeddings is not None, f"{name}: run `explorer layouts`"
-        np.testing.assert_allclose(embeddings[:100], latent.embed(model, sample[0][:100]), atol=1e-3)
+        np.testing.assert_allclose(embeddings[:100], latent.embed(model, images[:100]), atol=1e-3)
 
 
 def test_embeddings_of_an_unseen_checkpoint_are_computed_once_then_read_from_the_cache(sample, tmp_path,

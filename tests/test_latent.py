@@ -6,14 +6,16 @@ import pytest
 from explorer import data, latent, models
 
 COMMITTED = json.loads((Path(__file__).parent.parent / "results" / "latent.json").read_text())
+FASHION = json.loads((Path(__file__).parent.parent / "results" / "fashion-mnist" / "latent.json").read_text())
 
 
-@pytest.mark.parametrize("name", sorted(COMMITTED["models"]))
-def test_geometry_matches_the_committed_results(name):
+@pytest.mark.parametrize("name, committed", [*((name, COMMITTED) for name in sorted(COMMITTED["models"])),
+                                             *((name, FASHION) for name in sorted(FASHION["models"]))])
+def test_geometry_matches_the_committed_results(name, committed):
     model = models.load(name)
-    row = COMMITTED["models"][name]
+    row = committed["models"][name]
     assert row["weights_sha256"] == model.card["weights_sha256"]  # the results are of the shipped weights
-    images, labels, _ = data.load_sample()
+    images, labels, _ = data.load_sample(models.dataset_of(model.card))
     measured = latent.geometry(latent.embed(model, images), labels)
     for key, value in measured.items():
         assert value == pytest.approx(row[key], rel=1e-4), key
@@ -24,3 +26,6 @@ def test_triplet_training_tightens_and_separates_the_clusters():
     for name in ("triplet", "triplet-fgsm", "triplet-pgd"):
         assert rows[name]["intra_inter_ratio"] < rows["softmax"]["intra_inter_ratio"]
         assert rows[name]["silhouette"] > rows["softmax"]["silhouette"]
+    fashion = FASHION["models"]
+    assert fashion["fashion-triplet"]["intra_inter_ratio"] < fashion["fashion-softmax"]["intra_inter_ratio"]
+    assert fashion["fashion-triplet"]["silhouette"] > fashion["fashion-softmax"]["silhouette"]

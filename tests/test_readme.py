@@ -13,9 +13,10 @@ TABLE1_LABELS = {"Softmax": "Softmax", "Ours (triplet)": "Ours", "Ours_PGD": "Ou
 COLUMNS = ("No-Attack", "FGSM", "BIM", "MIM", "PGD")
 
 
-def table_after(heading: str) -> list[list[str]]:
-    """The cells of the first Markdown table after the line that starts with `heading`, header rows left out."""
-    lines = README[README.index(heading):].splitlines()
+def table_after(heading: str, start: int = 0) -> list[list[str]]:
+    """The cells of the first Markdown table after the line that starts with `heading` (found from `start`), header
+    rows left out."""
+    lines = README[README.index(heading, start):].splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("|"))
     rows = []
     for line in lines[start + 2:]:
@@ -57,9 +58,20 @@ def test_pgd_pattern_table_in_the_readme_is_the_committed_search():
     assert len(rows) == 1 + len(table["paper_pattern"]["rows"]["Ours"])
 
 
-def test_latent_table_in_the_readme_is_the_committed_geometry():
-    latent = results.committed("latent")["models"]
-    rows = table_after("| model | mean same-class distance")
+def tables_after(heading: str) -> list[list[str]]:
+    """The rows of every Markdown table whose header line starts with `heading`, one list."""
+    rows, position = [], README.find(heading)
+    while position >= 0:
+        rows += table_after(heading, position)
+        position = README.find(heading, position + 1)
+    return rows
+
+
+@pytest.mark.parametrize("dataset, heading", [("mnist", "| model | mean same-class distance"),
+                                              ("fashion-mnist", "On Fashion-MNIST (`results/fashion-mnist/latent")])
+def test_latent_table_in_the_readme_is_the_committed_geometry(dataset, heading):
+    latent = results.committed("latent", dataset)["models"]
+    rows = table_after(heading)
     assert [row[0] for row in rows] == list(latent)
     for name, *values in rows:
         entry = latent[name]
@@ -68,9 +80,9 @@ def test_latent_table_in_the_readme_is_the_committed_geometry():
                           f"{100 * entry['knn5_accuracy']:.2f}%"], name
 
 
-@pytest.mark.parametrize("name", ["softmax", "triplet", "triplet-fgsm", "triplet-pgd"])
+@pytest.mark.parametrize("name", models.available())
 def test_models_table_gives_each_shipped_checkpoints_clean_accuracy(name):
-    row = next(row for row in table_after("| checkpoint | what it is") if row[0] == f"`{name}`")
+    row = next(row for row in tables_after("| checkpoint | what it is") if row[0] == f"`{name}`")
     assert row[-1] == f"{100 * models.read_card(models.resolve(name))['clean_accuracy']:.2f}%"
 
 
@@ -129,6 +141,17 @@ def test_the_converged_table_in_the_readme_is_the_committed_evaluation():
         expected = [f"{'clean' if kind.startswith('misclassified') else kind} {count:,}"
                     for kind, count in sorted(shares.items(), key=lambda item: -item[1]) if count]
         assert broken == ", ".join(expected).replace("apgd-ce", "APGD-CE"), name
+
+
+def test_fashion_mnists_converged_figures_in_the_readme_are_the_committed_evaluation():
+    converged = results.committed("converged", "fashion-mnist")["models"]
+    prose = " ".join(README.split())
+    broken = ", ".join(f"`{name}` {row['components'][0]['broke']:,}" for name, row in converged.items())
+    assert f"APGD-CE breaks every one classified correctly ({broken}," in prose
+    assert all(row["components"][0]["attack"] == "apgd-ce" for row in converged.values())
+    assert all(row["robust_accuracy"] == 0 and row["converged"] for row in converged.values())
+    assert all(row["components"][0]["broke"] == round(row["clean_accuracy"] * row["digits"])
+               for row in converged.values())
 
 
 def test_the_readmes_python_examples_run_in_order():
