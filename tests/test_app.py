@@ -364,6 +364,37 @@ def test_the_sidebar_switches_dataset_and_every_page_follows_it(tmp_path, monkey
         st.cache_resource.clear()
 
 
+def test_the_shipped_fashion_models_come_with_the_switch_their_layouts_and_their_committed_evaluation(
+        monkeypatch, tmp_path):
+    import streamlit as st
+
+    from explorer.latent import projection, stored
+
+    def no_fit(*args, **kwargs):
+        raise AssertionError("a shipped checkpoint's UMAP layout is read from assets/, never fitted")
+
+    monkeypatch.setattr(projection, "import_umap", no_fit)
+    monkeypatch.setattr(stored, "cached", lambda name: tmp_path / name)  # nothing fitted earlier on this machine
+    committed = results.committed("converged", "fashion-mnist")["models"]
+    st.cache_data.clear()
+    try:
+        app = run_app()
+        app.selectbox(key="dataset").set_value("fashion-mnist").run()
+        assert not app.exception, app.exception
+        assert app.multiselect(key="model_pair").value == ["fashion-softmax", "fashion-triplet"]
+        app.switch_page("app_pages/latent.py").run()
+        app.radio(key="projection").set_value("umap").run()
+        assert not app.exception, app.exception
+        app.switch_page("app_pages/table1.py").run()
+        assert not app.exception, app.exception
+        shown = app.dataframe[0].value
+        assert list(shown["model"]) == list(committed)
+        assert list(shown["converged robust accuracy (%)"]) == [round(100 * row["robust_accuracy"], 2)
+                                                                for row in committed.values()]
+    finally:
+        st.cache_data.clear()
+
+
 def test_another_datasets_table1_page_shows_its_converged_evaluation(tmp_path, monkeypatch, with_fashion_model):
     import streamlit as st
 
