@@ -67,3 +67,26 @@ def test_smallest_flipping_eps_is_where_the_curves_say():
                            for i in range(len(SWEEPS["eps"]))]
             # every digit some attack fools at eps counts as flipped there, so the flipped share bounds each curve
             assert all(f >= b - 1e-9 for f, b in zip(flipped_by, best_attack, strict=True)), (name, preset)
+
+
+def test_a_model_the_paper_lacks_gets_our_rows_and_no_claim():
+    """The control softmax-pgd has no row in the paper's table: it is shown with our evaluations only, and the
+    chart says the paper has no claim for it rather than that a figure is missing."""
+    from explorer.plots import charts
+
+    content = json.loads(json.dumps(COMMITTED))
+    for part in (content["tables"]["paper"]["rows"], content["tables"]["strong"]["rows"], content["models"]):
+        part["Softmax_PGD"] = part["Ours_PGD"]
+    content["models"]["Softmax_PGD"] = {**content["models"]["Ours_PGD"], "checkpoint": "softmax-pgd"}
+    shown = table1.display_rows(content)
+    assert [row["source"] for row in shown if row["model"] == "Softmax_PGD"] == [
+        source for source in (row["source"] for row in shown if row["model"] == "Ours_PGD") if source != "paper"]
+    rows, _ = table1.robustness_summary(content, {"models": {}})
+    assert table1.EVALUATIONS[0] not in rows["softmax-pgd"]
+    assert rows["softmax-pgd"][table1.EVALUATIONS[2]] == rows["triplet-pgd"][table1.EVALUATIONS[2]]
+    figure = charts.robustness_chart(rows, {})
+    claims = next(trace for trace in figure.data if trace.name == table1.EVALUATIONS[0])
+    assert dict(zip(claims.y, claims.text, strict=True))["softmax-pgd"] == "not in the paper"
+    converged = next(trace for trace in figure.data if trace.name == table1.EVALUATIONS[3])
+    assert set(converged.text) == {"not yet"}
+    assert [trace.marker.color for trace in figure.data] == list(charts.EVALUATION_COLOURS)

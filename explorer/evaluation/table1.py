@@ -135,10 +135,12 @@ def flags(table1: dict, sweeps: dict | None = None) -> list[dict[str, str]]:
 
 
 def display_rows(table1: dict) -> list[dict[str, str | float]]:
-    """The paper's rows and ours under both presets, interleaved per model, in percent: for tables on screen."""
+    """The paper's rows (where it has the model) and ours under both presets, interleaved per model, in percent:
+    for tables on screen."""
     rows = []
-    for row in PAPER:
-        rows.append({"model": row, "source": "paper", **PAPER[row]})
+    for row in table1["tables"]["paper"]["rows"]:
+        if row in PAPER:
+            rows.append({"model": row, "source": "paper", **PAPER[row]})
         for preset, table in table1["tables"].items():
             accuracy = table["rows"][row]["accuracy"]
             rows.append({"model": row, "source": f"ours, {preset} preset ({table['digits']:,} digits)",
@@ -181,12 +183,13 @@ EVALUATIONS = ("the paper's claim (its PGD column)", "ours, paper preset", "ours
 
 def robustness_summary(content: dict, converged: dict | None) -> tuple[dict[str, dict[str, float | None]],
                                                                        dict[str, str]]:
-    """Per checkpoint, robust accuracy (%) at eps 0.3 as the paper claims it and as each of our evaluations finds
-    it (the worst case per digit over its attacks; None where not yet run), weakest evaluation first; and a note
-    for each model whose converged evaluation failed its own check."""
+    """Per checkpoint, robust accuracy (%) at eps 0.3 as the paper claims it (no entry for a model the paper lacks)
+    and as each of our evaluations finds it (the worst case per digit over its attacks; None where not yet run),
+    weakest evaluation first; and a note for each model whose converged evaluation failed its own check."""
     rows, notes = {}, {}
-    for row, name in ROWS.items():
-        entry: dict[str, float | None] = {EVALUATIONS[0]: PAPER[row]["PGD"]}
+    for row in content["tables"]["paper"]["rows"]:
+        name = content["models"][row]["checkpoint"]
+        entry: dict[str, float | None] = {EVALUATIONS[0]: PAPER[row]["PGD"]} if row in PAPER else {}
         for preset, evaluation in zip(("paper", "strong"), EVALUATIONS[1:3], strict=True):
             entry[evaluation] = 100 * content["tables"][preset]["rows"][row]["worst_case"]
         found = (converged or {}).get("models", {}).get(name)

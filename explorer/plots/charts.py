@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from explorer.evaluation.table1 import EVALUATIONS
+
 ATTACK_COLOURS = {"fgsm": "#636efa", "bim": "#ef553b", "mim": "#00cc96", "pgd": "#ab63fa"}
 MODEL_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728")
 PAPER_EPS = 0.3
@@ -100,15 +102,19 @@ EVALUATION_COLOURS = ("#bab0ac", "#9ecae1", "#4292c6", "#08306b")  # the paper's
 
 
 def robustness_chart(rows: dict[str, dict[str, float | None]], flags: dict[str, str]) -> go.Figure:
-    """Per model (rows: model -> evaluation -> robust accuracy in %, None where not yet measured), the paper's
-    claim beside our three evaluations, weakest to strongest; `flags` notes per model (e.g. not converged)."""
+    """Per model (rows: model -> evaluation -> robust accuracy in %, None where not yet measured, no entry where
+    there is nothing to measure, as the paper's claim for a model it lacks), the paper's claim beside our three
+    evaluations, weakest to strongest; `flags` notes per model (e.g. not converged)."""
     figure = go.Figure()
-    evaluations = list(dict.fromkeys(evaluation for row in rows.values() for evaluation in row))
-    for evaluation, colour in zip(evaluations, EVALUATION_COLOURS, strict=True):
+    for evaluation, colour in zip(EVALUATIONS, EVALUATION_COLOURS, strict=True):
+        if not any(evaluation in row for row in rows.values()):
+            continue
         values = [rows[model].get(evaluation) for model in rows]
+        labels = ["not in the paper" if evaluation not in rows[model] else "not yet" if value is None
+                  else f"{value:.1f}%" for model, value in zip(rows, values, strict=True)]
         figure.add_trace(go.Bar(
             y=list(rows), x=[v or 0 for v in values], name=evaluation, orientation="h", marker_color=colour,
-            text=["not yet" if v is None else f"{v:.1f}%" for v in values], textposition="outside",
+            text=labels, textposition="outside",
             hovertemplate=f"%{{y}}<br>{evaluation}: %{{text}}<extra></extra>"))
     for model, note in flags.items():
         figure.add_annotation(y=model, x=100, text=note, showarrow=False, xanchor="right", yshift=-28,
