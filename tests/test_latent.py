@@ -26,6 +26,9 @@ def test_triplet_training_tightens_and_separates_the_clusters():
     for name in ("triplet", "triplet-fgsm", "triplet-pgd"):
         assert rows[name]["intra_inter_ratio"] < rows["softmax"]["intra_inter_ratio"]
         assert rows[name]["silhouette"] > rows["softmax"]["silhouette"]
+    # beside adversarial training too: the control without the triplet loss has the looser clusters
+    assert rows["triplet-pgd"]["intra_inter_ratio"] < rows["softmax-pgd"]["intra_inter_ratio"]
+    assert rows["triplet-pgd"]["silhouette"] > rows["softmax-pgd"]["silhouette"]
     fashion = FASHION["models"]
     assert fashion["fashion-triplet"]["intra_inter_ratio"] < fashion["fashion-softmax"]["intra_inter_ratio"]
     assert fashion["fashion-triplet"]["silhouette"] > fashion["fashion-softmax"]["silhouette"]

@@ -31,7 +31,7 @@ def test_the_convnet_has_the_papers_shape():
     torch.testing.assert_close(model.head(z), model(x))
 
 
-@pytest.mark.parametrize("name", ["softmax", "triplet", "triplet-fgsm", "triplet-pgd"])
+@pytest.mark.parametrize("name", ["softmax", "triplet", "triplet-fgsm", "triplet-pgd", "softmax-pgd"])
 def test_shipped_checkpoints_load_by_name_and_match_their_cards(name):
     model = models.load(name)
     assert not model.training

@@ -66,6 +66,17 @@ def test_the_guide_quotes_the_committed_results():
     pgd, softmax = (sweeps.median_flipping_eps(smallest[name]["strong"]) for name in ("triplet-pgd", "softmax"))
     assert f"eps = {pgd:.2f} or more to flip, against {softmax:.2f} for softmax" in text
     assert len(app.get("page_link")) == 5
+    control = table["tables"]["strong"]["rows"]["Softmax_PGD"]["accuracy"]["PGD"]
+    assert f"{100 * control:.1f}% under the strong one, against" in text  # the control, said with its number
+
+
+def test_the_guide_opens_the_two_pgd_trained_models_side_by_side():
+    app = open_page("app_pages/guide.py")
+    app.button(key="compare_pgd_models").click().run()
+    assert not app.exception, app.exception
+    assert app.title[0].value == "Latent space (Figure 2)"
+    assert app.session_state["model_pair"] == ["softmax-pgd", "triplet-pgd"]
+    assert "**softmax-pgd**" in " ".join(element.value for element in app.markdown)
 
 
 def test_median_flipping_eps_stays_on_the_grid_and_counts_unflipped_digits():

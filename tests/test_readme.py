@@ -9,7 +9,8 @@ from explorer import models
 from explorer.evaluation import results, sweeps
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-TABLE1_LABELS = {"Softmax": "Softmax", "Ours (triplet)": "Ours", "Ours_PGD": "Ours_PGD", "Ours_FGSM": "Ours_FGSM"}
+TABLE1_LABELS = {"Softmax": "Softmax", "Ours (triplet)": "Ours", "Ours_PGD": "Ours_PGD", "Ours_FGSM": "Ours_FGSM",
+                 "Softmax_PGD (control)": "Softmax_PGD"}
 COLUMNS = ("No-Attack", "FGSM", "BIM", "MIM", "PGD")
 
 
@@ -39,7 +40,8 @@ def test_table1_in_the_readme_is_the_committed_table1():
             accuracy = table["tables"][preset]["rows"][model]["accuracy"]
             assert values == [f"{100 * accuracy[c]:.2f}" for c in COLUMNS], (model, preset)
         checked += 1
-    assert checked == 3 * len(TABLE1_LABELS)
+    in_the_paper = sum(model in table["paper"] for model in TABLE1_LABELS.values())
+    assert checked == 2 * len(TABLE1_LABELS) + in_the_paper  # our two presets for every model, the paper's row
 
 
 def test_pgd_pattern_table_in_the_readme_is_the_committed_search():
@@ -89,9 +91,11 @@ def test_models_table_gives_each_shipped_checkpoints_clean_accuracy(name):
 def test_median_flipping_eps_in_the_readme_is_the_committed_sweeps():
     smallest = results.committed("sweeps")["smallest_flipping_eps"]
     medians = {name: sweeps.median_flipping_eps(smallest[name]["strong"]) for name in smallest}
-    sentence = (f"Softmax {medians['softmax']:.2f}, `triplet` {medians['triplet']:.2f}, `triplet-fgsm` "
-                f"{medians['triplet-fgsm']:.2f}, `triplet-pgd` {medians['triplet-pgd']:.2f}.")
-    assert sentence in " ".join(README.split())
+    sentences = (f"Softmax {medians['softmax']:.2f}, `triplet` {medians['triplet']:.2f}, `triplet-fgsm` "
+                 f"{medians['triplet-fgsm']:.2f}, `triplet-pgd` {medians['triplet-pgd']:.2f}.",
+                 f"The control `softmax-pgd` needs {medians['softmax-pgd']:.2f}.")
+    for sentence in sentences:
+        assert sentence in " ".join(README.split())
 
 
 def test_figures_quoted_in_the_results_prose_are_the_committed_results():
@@ -106,7 +110,8 @@ def test_figures_quoted_in_the_results_prose_are_the_committed_results():
                      if flag["check"] == "accuracy does not reach 0% at large eps"]
     assert {preset for preset, _, _ in short_of_zero} <= {"paper"}, "the prose says the strong preset reaches 0%"
     flagged = {model for _, model, _ in short_of_zero}
-    names = [name for name in ("softmax", "triplet", "triplet-fgsm", "triplet-pgd") if name in flagged]
+    names = ["Softmax" if name == "softmax" else f"`{name}`" for name in
+             ("softmax", "triplet", "triplet-fgsm", "triplet-pgd", "softmax-pgd") if name in flagged]
     phrases = [
         f"{100 * accuracy['paper']['Softmax']['PGD']:.0f}% survive PGD-40",
         f"`triplet-fgsm` keeps {accuracy['paper']['Ours_FGSM']['FGSM']:.1%} under FGSM",
@@ -120,11 +125,29 @@ def test_figures_quoted_in_the_results_prose_are_the_committed_results():
         f"(paper {steps['paper']['Ours_PGD']['as preset']:.1%} → {steps['paper']['Ours_PGD']['160 steps']:.1%} with "
         f"160 steps; strong {steps['strong']['Ours_PGD']['as preset']:.1%} → "
         f"{steps['strong']['Ours_PGD']['400 steps']:.1%} with 400 steps)",
-        "do not reach 0% at eps = 0.5 on " + " and ".join("Softmax" if n == "softmax" else f"`{n}`" for n in names),
+        "do not reach 0% at eps = 0.5 on " + ", ".join(names[:-1]) + " and " + names[-1],
     ]
     prose = " ".join(README.split())
     for phrase in phrases:
         assert phrase in prose, phrase
+
+
+def test_the_control_table_in_the_readme_is_the_committed_results():
+    table = results.committed("table1")
+    rows = table_after("| | clean | paper PGD | strong PGD")
+    rows_by_model = {"softmax-pgd": "Softmax_PGD", "triplet-pgd": "Ours_PGD"}
+    assert [row[0].split("`")[1] for row in rows] == list(rows_by_model)
+    for (_, *values), row in zip(rows, rows_by_model.values(), strict=True):
+        paper, strong = (table["tables"][preset]["rows"][row] for preset in ("paper", "strong"))
+        expected = [paper["accuracy"]["No-Attack"], paper["accuracy"]["PGD"], strong["accuracy"]["PGD"],
+                    strong["worst_case"]]
+        assert values[:4] == [f"{100 * value:.2f}%" for value in expected], row
+    steps = table["sensitivity"]
+    prose = " ".join(README.split())
+    assert (f"({steps['paper']['Softmax_PGD']['as preset']:.1%} → {steps['paper']['Softmax_PGD']['160 steps']:.1%} "
+            "with 160 steps)") in prose
+    assert (f"(strong preset {steps['strong']['Softmax_PGD']['as preset']:.1%} → "
+            f"{steps['strong']['Softmax_PGD']['400 steps']:.1%} with 400 steps") in prose
 
 
 def test_the_converged_table_in_the_readme_is_the_committed_evaluation():

@@ -16,7 +16,13 @@ from explorer.evaluation import evaluate
 from explorer.evaluation.batch_store import BatchStore
 
 EPS = 0.3
-ROWS = {"Softmax": "softmax", "Ours": "triplet", "Ours_PGD": "triplet-pgd", "Ours_FGSM": "triplet-fgsm"}
+ROWS = {
+    "Softmax": "softmax",
+    "Ours": "triplet",
+    "Ours_PGD": "triplet-pgd",
+    "Ours_FGSM": "triplet-fgsm",
+    "Softmax_PGD": "softmax-pgd",
+}
 COLUMNS = ("No-Attack", "FGSM", "BIM", "MIM", "PGD")
 PAPER = {  # the paper's Table 1, in percent
     "Softmax": {"No-Attack": 99.2, "FGSM": 34.48, "BIM": 0, "MIM": 0, "PGD": 0},
