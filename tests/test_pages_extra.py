@@ -68,6 +68,8 @@ def test_the_guide_quotes_the_committed_results():
     assert len(app.get("page_link")) == 5
     control = table["tables"]["strong"]["rows"]["Softmax_PGD"]["accuracy"]["PGD"]
     assert f"{100 * control:.1f}% under the strong one, against" in text  # the control, said with its number
+    converged = results.committed("converged")["models"]["triplet-pgd"]
+    assert f"The converged evaluation (Table 1 page) leaves {100 * converged['robust_accuracy']:.2f}%" in text
 
 
 def test_the_guide_opens_the_two_pgd_trained_models_side_by_side():
