@@ -53,7 +53,7 @@ ADVERSARIAL_READING = (
     "The paper trains 'jointly on clean and attacked samples ... by uniformly sampling with an eps value of 0.3'. "
     "We read it as: every batch of 128 clean digits is joined by their 128 adversarial twins, made against the "
     "current model at eps = 0.3 with the paper preset, so clean and adversarial samples are drawn in equal "
-    "(uniform) proportion; the adversarial twins keep their true labels in the triplet and head losses."
+    "(uniform) proportion; the adversarial twins keep their true labels in every loss the recipe trains with."
 )
 
 
