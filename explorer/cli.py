@@ -167,8 +167,10 @@ def evaluate_models(args: argparse.Namespace) -> None:
         runner = RayRunner(None if args.ray == "local" else args.ray)
         print(f"attacking on Ray: {runner.workers} CPUs", flush=True)
     try:
-        stores = {part: BatchStore(args.runs / "evaluate" / part, runner) for part in ("sweeps", "table1", "converged")
-                  if getattr(args, part)}
+        if args.adopt_batches and (args.table1 or args.sweeps):
+            raise ValueError("--adopt-batches is for --converged alone: run --table1 and --sweeps without it")
+        stores = {part: BatchStore(args.runs / "evaluate" / part, runner, args.adopt_batches)
+                  for part in ("sweeps", "table1", "converged") if getattr(args, part)}
         for part, store in stores.items():
             try:  # here, not after the first batch's minutes of attacks
                 store.folder.mkdir(parents=True, exist_ok=True)
@@ -322,6 +324,10 @@ def build_parser() -> argparse.ArgumentParser:
                                 "machine's cores; the results are the same as without it")
     evaluator.add_argument("--runs", type=Path, default=Path("runs"), help="where finished batches are kept until "
                            "their result file is written, so an interrupted run goes on where it stopped")
+    evaluator.add_argument("--adopt-batches", metavar="DEVICE/TORCH", help="finish on this machine a converged "
+                           "evaluation begun on another with other hardware: count the batches in --runs that it "
+                           "finished with this device type and torch version (e.g. cuda/2.11.0+cu130) as finished; "
+                           "the result rows say how many were")
     evaluator.set_defaults(run=evaluate_models, interrupted="the finished batches are kept in {runs}/evaluate: run "
                            "the same command again to go on from them")
 

@@ -5,6 +5,10 @@ A batch's file is named after everything its outcome depends on: the model's wei
 the attack with its resolved parameters, the eps values, the seed, the device type, the torch version and the attack
 code itself. Change any of them and the batch is attacked again; a damaged file is attacked again too. The folder is
 emptied once the result file it served has been written.
+
+A run begun on one machine may be finished on another with other hardware (a GPU machine lent for a while, then a
+laptop): told the other machine's device type and torch version, the store also counts the batches finished there as
+finished, and counts them, so that the result rows can say which of their batches came from where.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from explorer import files
 from explorer.evaluation.runners import LocalRunner, Runner
 
 _ATTACK_CODE = [*sorted((Path(__file__).parents[1] / "attacks").glob("*.py")), Path(__file__).with_name("evaluate.py")]
+DEVICE_TYPES = ("cpu", "cuda", "mps")
 
 
 def _digest(*parts: object) -> str:
@@ -41,19 +46,42 @@ class BatchStore:
     """Outcomes (fooled, zero_gradient: bool arrays shaped (E, N)) of finished attack batches in `folder`, and the
     runner that attacks the batches not finished yet (this process unless told: `explorer evaluate --ray`)."""
 
-    def __init__(self, folder: Path, runner: Runner | None = None) -> None:
+    def __init__(self, folder: Path, runner: Runner | None = None, adopt: str | None = None) -> None:
+        """`adopt` ("cuda/2.11.0+cu130": a device type and a torch version) counts the batches finished with them
+        as finished here too; `adopted` says how many were."""
         self.folder = folder
         self.runner = runner or LocalRunner()
-        self.code = _digest(*(path.read_bytes() for path in _ATTACK_CODE), torch.__version__)
+        code = [path.read_bytes() for path in _ATTACK_CODE]
+        self.code = _digest(*code, torch.__version__)
+        self.adopt, self.adopted = adopt, 0
+        self._elsewhere: dict[str, str] = {}
+        if adopt is not None:
+            device_type, _, version = adopt.partition("/")
+            if device_type not in DEVICE_TYPES or not version:
+                raise ValueError(f"--adopt-batches takes DEVICE/TORCH_VERSION, e.g. cuda/2.11.0+cu130 (DEVICE one of "
+                                 f"{', '.join(DEVICE_TYPES)}; the version as torch.__version__ printed it on the "
+                                 f"machine that finished them), not {adopt!r}")
+            self._adopt_device, self._adopt_code = device_type, _digest(*code, version)
 
     def __len__(self) -> int:
         return sum(not path.name.endswith(".tmp.npz") for path in self.folder.glob("*.npz"))
 
     def key(self, model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, *settings: object) -> str:
-        return _digest(self.code, images.device.type, model, images, labels, *settings)
+        key = _digest(self.code, images.device.type, model, images, labels, *settings)
+        if self.adopt is not None:
+            self._elsewhere[key] = _digest(self._adopt_code, self._adopt_device, model, images, labels, *settings)
+        return key
 
     def get(self, key: str, shape: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor] | None:
-        """The batch's outcome, or None when it was never finished here or its file is damaged."""
+        """The batch's outcome, or None when it was never finished (here, or on the adopted machine) or its file is
+        damaged."""
+        if (kept := self._read(key, shape)) is not None or key not in self._elsewhere:
+            return kept
+        if (kept := self._read(self._elsewhere[key], shape)) is not None:
+            self.adopted += 1
+        return kept
+
+    def _read(self, key: str, shape: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor] | None:
         kept = files.read_arrays(self.folder / f"{key}.npz", {"fooled": shape, "zero_gradient": shape})
         if kept is None or kept["fooled"].dtype != bool:
             return None

@@ -34,7 +34,10 @@ def how_made(content: dict) -> str:
     runs: dict[tuple[str, str, str], list[str]] = {}
     for row, entry in content["models"].items():
         run = entry["evaluated"]
-        runs.setdefault((run["device"], run["code_version"], run["date"][:10]), []).append(row)
+        device = run["device"]
+        if adopted := run.get("adopted"):
+            device += f" ({adopted['batches']} batches earlier on {adopted['device']}, torch {adopted['torch']})"
+        runs.setdefault((device, run["code_version"], run["date"][:10]), []).append(row)
     return f"`{content['made_by']['command']}`: " + "; ".join(
         f"{', '.join(rows)} on {device}, code {code}, {day}" for (device, code, day), rows in runs.items())
 
@@ -337,9 +340,15 @@ def write_converged(results: Path, *, names: list[str] | None = None, digits: in
     images, labels = first_test_digits(options["digits"], torch_device, dataset)
     for name in run:
         model = models.load(name, device=torch_device)
+        adopted_before = store.adopted if store is not None else 0
         row = ensemble.evaluate(model, images, labels, table1.EPS, check_digits=options["checks"],
                                 batch_size=options["batch_size"], store=store, progress=progress)
-        content["models"][name] = {**model_provenance(model, torch_device), **row}
+        provenance = model_provenance(model, torch_device)
+        if store is not None and store.adopted > adopted_before:
+            device_type, _, version = store.adopt.partition("/")
+            provenance["evaluated"]["adopted"] = {"batches": store.adopted - adopted_before, "device": device_type,
+                                                  "torch": version}
+        content["models"][name] = {**provenance, **row}
         content["models"] = {n: content["models"][n] for n in shipped if n in content["models"]}
         write_json(path, content)
         flag = "" if row["converged"] else " (NOT converged)"
