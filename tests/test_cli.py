@@ -84,7 +84,9 @@ def test_bad_arguments_exit_2_with_one_line():
                          (["figure2", "--attack", "cw"], "invalid choice"),
                          (["train", "dropout"], "invalid choice"),
                          (["evaluate", "--table1", "--models", "nope"], "not a Table 1 model: nope"),
-                         (["evaluate", "--sweeps", "--runs", "/etc/passwd"], "pass --runs a folder you can write")]:
+                         (["evaluate", "--sweeps", "--runs", "/etc/passwd"], "pass --runs a folder you can write"),
+                         (["evaluate", "--table1", "--adopt-batches", "cuda/2.11.0"], "is for --converged alone"),
+                         (["evaluate", "--converged", "--adopt-batches", "h200"], "takes DEVICE/TORCH_VERSION")]:
         done = explorer(*args)
         assert done.returncode == 2, args
         assert reason in done.stderr and "Traceback" not in done.stderr

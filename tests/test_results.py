@@ -141,6 +141,31 @@ def test_the_converged_file_takes_one_model_at_a_time_and_refuses_other_settings
         results.write_converged(tmp_path, names=["dropout"], progress=False)
 
 
+def test_a_converged_run_begun_on_another_machine_finishes_here_and_its_row_says_so(tmp_path, monkeypatch):
+    with monkeypatch.context() as elsewhere:  # the batches of a machine with another torch
+        elsewhere.setattr(torch, "__version__", "9.9.9")
+        there = BatchStore(tmp_path / "batches")
+    monkeypatch.setattr(there, "clear", lambda: None)  # that machine stopped before writing its file
+    settings = {"names": ["triplet"], "digits": 12, "check_digits": 6, "batch_size": 6, "progress": False}
+    made_there = results.write_converged(tmp_path / "there", store=there, **settings)["models"]["triplet"]
+    finished_there = len(there)
+
+    def no_attack(*args, **kwargs):
+        raise AssertionError("a batch was attacked again")
+
+    monkeypatch.setattr(attacks, "run", no_attack)
+    with pytest.raises(AssertionError, match="attacked again"):  # by default only this machine's batches count
+        results.write_converged(tmp_path / "here", store=BatchStore(tmp_path / "batches"), **settings)
+    here = BatchStore(tmp_path / "batches", adopt="cpu/9.9.9")
+    content = results.write_converged(tmp_path / "here", store=here, **settings)
+    row = content["models"]["triplet"]
+    assert row["broken_by"] == made_there["broken_by"] and row["robust_accuracy"] == made_there["robust_accuracy"]
+    assert row["evaluated"]["adopted"] == {"batches": finished_there, "device": "cpu", "torch": "9.9.9"}
+    assert "earlier on cpu, torch 9.9.9" in run_of_each_row(results.how_made(content))["triplet"]
+    with pytest.raises(ValueError, match="DEVICE/TORCH_VERSION"):
+        BatchStore(tmp_path / "batches", adopt="h200")
+
+
 def test_another_datasets_models_are_evaluated_into_a_folder_of_their_own(tmp_path, with_fashion_model):
     from explorer import data, models
 
