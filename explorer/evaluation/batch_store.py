@@ -48,12 +48,13 @@ class BatchStore:
 
     def __init__(self, folder: Path, runner: Runner | None = None, adopt: str | None = None) -> None:
         """`adopt` ("cuda/2.11.0+cu130": a device type and a torch version) counts the batches finished with them
-        as finished here too; `adopted` says how many were."""
+        as finished here too; `adopted` says how many were, `adopted_from` from where."""
         self.folder = folder
         self.runner = runner or LocalRunner()
         code = [path.read_bytes() for path in _ATTACK_CODE]
         self.code = _digest(*code, torch.__version__)
-        self.adopt, self.adopted = adopt, 0
+        self.adopted = 0
+        self.adopted_from: dict[str, str] | None = None
         self._elsewhere: dict[str, str] = {}
         if adopt is not None:
             device_type, _, version = adopt.partition("/")
@@ -61,15 +62,17 @@ class BatchStore:
                 raise ValueError(f"--adopt-batches takes DEVICE/TORCH_VERSION, e.g. cuda/2.11.0+cu130 (DEVICE one of "
                                  f"{', '.join(DEVICE_TYPES)}; the version as torch.__version__ printed it on the "
                                  f"machine that finished them), not {adopt!r}")
-            self._adopt_device, self._adopt_code = device_type, _digest(*code, version)
+            self.adopted_from = {"device": device_type, "torch": version}
+            self._adopt_code = _digest(*code, version)
 
     def __len__(self) -> int:
         return sum(not path.name.endswith(".tmp.npz") for path in self.folder.glob("*.npz"))
 
     def key(self, model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, *settings: object) -> str:
         key = _digest(self.code, images.device.type, model, images, labels, *settings)
-        if self.adopt is not None:
-            self._elsewhere[key] = _digest(self._adopt_code, self._adopt_device, model, images, labels, *settings)
+        if self.adopted_from is not None:
+            self._elsewhere[key] = _digest(self._adopt_code, self.adopted_from["device"], model, images, labels,
+                                           *settings)
         return key
 
     def get(self, key: str, shape: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor] | None:

@@ -345,9 +345,7 @@ def write_converged(results: Path, *, names: list[str] | None = None, digits: in
                                 batch_size=options["batch_size"], store=store, progress=progress)
         provenance = model_provenance(model, torch_device)
         if store is not None and store.adopted > adopted_before:
-            device_type, _, version = store.adopt.partition("/")
-            provenance["evaluated"]["adopted"] = {"batches": store.adopted - adopted_before, "device": device_type,
-                                                  "torch": version}
+            provenance["evaluated"]["adopted"] = {"batches": store.adopted - adopted_before, **store.adopted_from}
         content["models"][name] = {**provenance, **row}
         content["models"] = {n: content["models"][n] for n in shipped if n in content["models"]}
         write_json(path, content)
