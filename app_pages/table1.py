@@ -4,8 +4,7 @@ import streamlit as st
 
 from app_pages.shared import current_dataset
 from explorer import data
-from explorer.attacks import ensemble
-from explorer.evaluation import results, table1
+from explorer.evaluation import ensemble, results, table1
 from explorer.plots import charts
 
 

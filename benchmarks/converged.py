@@ -17,7 +17,7 @@ import time
 import torch
 
 from explorer import data, models
-from explorer.attacks import ensemble
+from explorer.evaluation import ensemble
 
 
 def main() -> None:

@@ -157,7 +157,7 @@ def test_the_control_table_in_the_readme_is_the_committed_results():
 
 
 def test_the_converged_table_in_the_readme_is_the_committed_evaluation():
-    from explorer.attacks import ensemble
+    from explorer.evaluation import ensemble
 
     converged = results.committed("converged")["models"]
     rows = table_after("The converged evaluation of every shipped MNIST model")

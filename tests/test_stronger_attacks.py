@@ -7,9 +7,9 @@ from pyautoattack.autopgd_base import APGDAttack, APGDAttack_targeted
 from pyautoattack.square import SquareAttack
 
 from explorer import attacks, data, models
-from explorer.attacks import apgd, ensemble, latent, square
+from explorer.attacks import apgd, latent, square
 from explorer.attacks.losses import per_digit_loss
-from explorer.evaluation import lens
+from explorer.evaluation import ensemble, lens
 
 EPS = 0.3
 CHEAP = {"apgd-ce": {"steps": 10}, "apgd-dlr": {"steps": 10}, "apgd-t": {"steps": 10, "targets": 2},
@@ -141,9 +141,9 @@ def test_the_latent_attack_carries_embeddings_into_another_cluster(digits):
 
 def test_transfer_from_an_ensemble_averages_its_members_logits(softmax_model, digits):
     images = digits[0][:16]
-    ensemble = attacks.transfer.source_model("softmax+triplet", torch.device("cpu"))
+    averaged = attacks.transfer.source_model("softmax+triplet", torch.device("cpu"))
     with torch.no_grad():
-        torch.testing.assert_close(ensemble(images), (softmax_model(images) + models.load("triplet")(images)) / 2)
+        torch.testing.assert_close(averaged(images), (softmax_model(images) + models.load("triplet")(images)) / 2)
 
 
 def test_a_stronger_attack_refuses_what_it_cannot_do(softmax_model, digits):
@@ -193,7 +193,6 @@ def test_a_slice_of_the_committed_converged_evaluation_re_runs_to_the_same_verdi
     from tqdm import tqdm
 
     from explorer import models
-    from explorer.attacks import ensemble
     from explorer.evaluation import evaluate, results
 
     committed = results.committed("converged")["models"][name]["broken_by"][:60]

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from explorer import data, files, latent, models
-from explorer.evaluation import sweeps, table1
+from explorer.evaluation import ensemble, sweeps, table1
 from explorer.evaluation.batch_store import BatchStore
 from explorer.provenance import code_version, now, sha256_file
 from explorer.runtime import device_name, float32_mode, pick_device
@@ -308,12 +308,10 @@ CONVERGED_PARTS = (("models",),)
 def write_converged(results: Path, *, names: list[str] | None = None, digits: int | None = None,
                     check_digits: int | None = None, batch_size: int | None = None, device: str = "auto",
                     progress: bool = True, store: BatchStore | None = None) -> dict:
-    """The converged evaluation (attacks/ensemble.py) of the checkpoints `names` (all MNIST ones when None) into
+    """The converged evaluation (evaluation/ensemble.py) of the checkpoints `names` (all MNIST ones when None) into
     converged.json of their dataset's results folder, keeping the other checkpoints' rows from the file already
     there. The file is written after each model, so a long run keeps what it finished; `store` keeps the finished
     batches of the model under way."""
-    from explorer.attacks import ensemble
-
     dataset, shipped = checkpoints_of(names)
     run = names or shipped
     path = results_folder(results, dataset) / "converged.json"
