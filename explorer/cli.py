@@ -194,12 +194,10 @@ def evaluate_models(args: argparse.Namespace) -> None:
             print(f"wrote {args.results / 'table1.json'} and table1.md ({len(json.dumps(content)):,} bytes)")
         if args.converged:
             content = results.write_converged(args.results, names=args.models, digits=args.converged_digits,
-                                              check_digits=args.check_digits, batch_size=args.batch_size,
+                                              budget=args.budget, square=args.square, batch_size=args.batch_size,
                                               device=args.device, store=stores["converged"])
             for name, row in content["models"].items():
-                verdict = "converged" if row["converged"] else "NOT converged"
-                print(f"{name:14s} robust accuracy {row['robust_accuracy']:.2%} ({verdict}: the doubled "
-                      f"{row['check']['attack']} broke {row['check']['broke']} of {row['check']['digits']} digits)")
+                print(f"{name:14s} robust accuracy {row['robust_accuracy']:.2%} ({row['convergence']['says']})")
             print(f"wrote {folder / 'converged.json'}")
     finally:
         if runner is not None:
@@ -217,6 +215,7 @@ def train_recipe(args: argparse.Namespace) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from explorer import attacks, data, training
+    from explorer.evaluation.ensemble import DEFAULT_BUDGET, SQUARE_MODES
 
     parser = argparse.ArgumentParser(prog="explorer", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -300,19 +299,26 @@ def build_parser() -> argparse.ArgumentParser:
     evaluator.add_argument("--sweeps", action="store_true", help="accuracy against eps 0..0.5 and each digit's "
                            "smallest flipping eps (results/sweeps.json)")
     evaluator.add_argument("--converged", action="store_true", help="the converged evaluation: each digit's worst "
-                           "case over APGD-CE, the latent attack, transfer, APGD-T and Square, with a check that "
-                           "doubling APGD-T changes nothing (results/converged.json; hours on a CPU)")
+                           "case over APGD-CE, the latent attack, transfer and APGD-T, then rounds of doubling "
+                           "budget until one breaks at most half a point more, then Square as a test for masked "
+                           "gradients (results/converged.json; hours on a CPU)")
     evaluator.add_argument("--models", nargs="+", help="checkpoint names to evaluate (default: all); the other "
                            "models' rows are kept from the files already in --results, which must have been made "
                            "with the same settings (unset options take theirs)")
     evaluator.add_argument("--digits", type=int, help="test digits for the paper-preset table (default 10,000)")
     evaluator.add_argument("--strong-digits", type=int, help="test digits for the strong table (default 1,000)")
     evaluator.add_argument("--check-digits", type=int,
-                           help="test digits for the steps/restarts checks, the PGD-pattern search and the converged "
-                           "evaluation's check (default 1,000)")
+                           help="test digits for Table 1's steps/restarts checks and PGD-pattern search "
+                           "(default 1,000)")
     evaluator.add_argument("--sweep-digits", type=int, help="test digits per eps sweep (default 500)")
     evaluator.add_argument("--converged-digits", type=int, help="test digits for the converged evaluation "
-                           "(default 10,000); its check runs on the first --check-digits of them")
+                           "(default 10,000)")
+    evaluator.add_argument("--budget", type=int, help="the converged evaluation's escalation stops before a round "
+                           "would give a digit more than this many gradient evaluations, and says it has not "
+                           f"converged (default {DEFAULT_BUDGET:,}: up to 4 rounds)")
+    evaluator.add_argument("--square", choices=SQUARE_MODES, help="Square on a sample of the digits left standing, "
+                           "and on all of them only if it breaks one there (sample, the default), or on all of them "
+                           "as AutoAttack runs it (all)")
     evaluator.add_argument("--batch-size", type=int, help="digits per attack call; it seeds the random starts "
                            "(default 500)")
     evaluator.add_argument("--sweep-batch-size", type=int, help="digits per sweep call, x 26 eps values (default 100)")

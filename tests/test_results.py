@@ -126,15 +126,16 @@ def test_an_interrupted_evaluation_goes_on_from_its_finished_batches(tmp_path, d
 
 
 def test_the_converged_file_takes_one_model_at_a_time_and_refuses_other_settings(tmp_path):
-    first = results.write_converged(tmp_path, names=["triplet"], digits=12, check_digits=6, batch_size=6,
+    first = results.write_converged(tmp_path, names=["triplet"], digits=12, budget=500, batch_size=6,
                                     progress=False)
     row = first["models"]["triplet"]
-    assert row["digits"] == 12 and len(row["broken_by"]) == 12 and row["check"]["digits"] == 6
+    assert row["digits"] == 12 and len(row["broken_by"]) == 12 and row["convergence"]["budget"] == 500
     assert row["robust_accuracy"] == row["broken_by"].count(".") / 12
     assert first["made_by"]["components"][0] == {"attack": "apgd-ce", "params": attacks.params_for("apgd-ce")
                                                  .as_record()}
     second = results.write_converged(tmp_path, names=["triplet-fgsm"], progress=False)  # settings from the file
     assert list(second["models"]) == ["triplet", "triplet-fgsm"] and second["models"]["triplet"] == row
+    assert second["models"]["triplet-fgsm"]["convergence"]["budget"] == 500
     with pytest.raises(results.ResultsError, match="other settings"):
         results.write_converged(tmp_path, names=["triplet-fgsm"], digits=24, progress=False)
     with pytest.raises(results.ResultsError, match="no checkpoint named"):
@@ -146,7 +147,7 @@ def test_a_converged_run_begun_on_another_machine_finishes_here_and_its_row_says
         elsewhere.setattr(torch, "__version__", "9.9.9")
         there = BatchStore(tmp_path / "batches")
     monkeypatch.setattr(there, "clear", lambda: None)  # that machine stopped before writing its file
-    settings = {"names": ["triplet"], "digits": 12, "check_digits": 6, "batch_size": 6, "progress": False}
+    settings = {"names": ["triplet"], "digits": 12, "batch_size": 6, "progress": False}
     made_there = results.write_converged(tmp_path / "there", store=there, **settings)["models"]["triplet"]
     finished_there = len(there)
 
@@ -169,7 +170,7 @@ def test_a_converged_run_begun_on_another_machine_finishes_here_and_its_row_says
 def test_another_datasets_models_are_evaluated_into_a_folder_of_their_own(tmp_path, with_fashion_model):
     from explorer import data, models
 
-    content = results.write_converged(tmp_path / "results", names=["fashion-new"], digits=20, check_digits=20,
+    content = results.write_converged(tmp_path / "results", names=["fashion-new"], digits=20,
                                       batch_size=20, device="cpu", progress=False)
     assert (tmp_path / "results" / "fashion-mnist" / "converged.json").is_file()
     assert not (tmp_path / "results" / "converged.json").exists()

@@ -56,8 +56,8 @@ def test_explorer_evaluate_on_ray_writes_what_it_writes_without(tmp_path, monkey
     monkeypatch.setattr(runtime, "keep_freed_memory", lambda: False)  # keep the test process's own allocator
     written = {}
     for where, extra in (("alone", []), ("ray", ["--ray"])):
-        arguments = ["evaluate", "--converged", "--models", "softmax", "--converged-digits", "60", "--check-digits",
-                     "60", "--batch-size", "20", "--results", str(tmp_path / where), "--runs", str(tmp_path / where)]
+        arguments = ["evaluate", "--converged", "--models", "softmax", "--converged-digits", "60", "--budget",
+                     "1000", "--batch-size", "20", "--results", str(tmp_path / where), "--runs", str(tmp_path / where)]
         assert cli.main(arguments + extra) == 0
         written[where] = json.loads((tmp_path / where / "converged.json").read_text())["models"]["softmax"]
     assert "attacking on Ray" in capsys.readouterr().out

@@ -132,10 +132,12 @@ def apgd(objective: Objective, clean: torch.Tensor, labels: torch.Tensor, eps: t
 
 
 def apgd_restarts(objective: Objective, clean: torch.Tensor, labels: torch.Tensor, eps: torch.Tensor, *,
-                  steps: int, restarts: int, generator: torch.Generator, early_stop: bool = True
+                  steps: int, restarts: int, generator: torch.Generator, early_stop: bool = True,
+                  start: Callable[[torch.Tensor], torch.Tensor] | None = None
                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """APGD from `restarts` random starts, each only on the digits the runs before left standing. Returns the
-    adversarial images, which digits are fooled, and which had an all-zero gradient."""
+    """APGD from `restarts` random starts (or from `start(rows)`, the start points of those rows of `clean`), each
+    only on the digits the runs before left standing. Returns the adversarial images, which digits are fooled, and
+    which had an all-zero gradient."""
     adversarial, fooled = clean.clone(), torch.zeros(len(clean), dtype=torch.bool, device=clean.device)
     zero_gradient, best_loss = torch.zeros_like(fooled), torch.full((len(clean),), -math.inf, device=clean.device)
     for _ in range(restarts):
@@ -144,7 +146,8 @@ def apgd_restarts(objective: Objective, clean: torch.Tensor, labels: torch.Tenso
             break
         # the objective indexes its per-digit data by row: give it the rows of the full batch
         run = apgd(lambda images, at, rows=rows: objective(images, rows[at]), clean[rows], labels[rows], eps[rows],
-                   steps=steps, generator=generator, early_stop=early_stop)
+                   steps=steps, generator=generator, early_stop=early_stop,
+                   start=None if start is None else start(rows))
         take = run["fooled"] | (run["best_loss"] > best_loss[rows])
         adversarial[rows[take]] = run["adversarial"][take]
         best_loss[rows] = torch.maximum(best_loss[rows], run["best_loss"])

@@ -5,14 +5,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from explorer.attacks import apgd, latent, square, transfer
+from explorer.attacks import apgd, latent, odi, square, transfer
 from explorer.attacks.common import AttackResult, Pairs, check_inputs
 from explorer.attacks.iterative import iterate
 from explorer.attacks.params import KINDS, params_for
 
 # kind -> (model, clean rows, labels, eps rows, params, generator) -> (adversarial, fooled, zero_gradient)
 RUNNERS = {"apgd-ce": apgd.untargeted, "apgd-dlr": apgd.untargeted, "apgd-t": apgd.targeted,
-           "latent": latent.attack_rows, "transfer": transfer.attack_rows, "square": square.attack_rows}
+           "apgd-odi": odi.attack_rows, "latent": latent.attack_rows, "transfer": transfer.attack_rows,
+           "square": square.attack_rows}
 # Attacks whose every iterate can be returned (one run from one start): the paper's four and untargeted APGD.
 RECORDABLE = (*KINDS, "apgd-ce", "apgd-dlr")
 

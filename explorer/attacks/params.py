@@ -10,7 +10,7 @@ from explorer.attacks.losses import LOSSES, UNTARGETED_LOSSES
 KINDS = ("fgsm", "bim", "mim", "pgd")
 # The attacks a converged evaluation adds (AutoAttack's, and two aimed at this defence); one setting each, not
 # a preset's.
-STRONGER_KINDS = ("apgd-ce", "apgd-dlr", "apgd-t", "latent", "transfer", "square")
+STRONGER_KINDS = ("apgd-ce", "apgd-dlr", "apgd-t", "apgd-odi", "latent", "transfer", "square")
 ALL_KINDS = KINDS + STRONGER_KINDS
 # Fields only some attacks use; left None, they are not recorded (result files made before they existed still
 # match).
@@ -59,6 +59,8 @@ _STRONGER = {
     "apgd-dlr": AttackParams(steps=100, step_size=None, random_start=True, loss="dlr", early_stop=True),
     "apgd-t": AttackParams(steps=100, step_size=None, random_start=True, loss="dlr-targeted", early_stop=True,
                            targets=9),
+    # APGD-CE from output-diversified starts: the converged evaluation's escalation rounds set steps and restarts
+    "apgd-odi": AttackParams(steps=100, step_size=None, random_start=True, loss="ce", early_stop=True),
     "latent": AttackParams(steps=100, step_size=None, random_start=True, loss="latent", early_stop=True),
     "transfer": AttackParams(steps=100, step_size=None, random_start=True, loss="ce", early_stop=True,
                              source="softmax"),
@@ -67,7 +69,7 @@ _STRONGER = {
 }
 # Which losses each attack can ascend: the targeted and latent losses need what only their attacks supply.
 _LOSSES_OF = {**{kind: UNTARGETED_LOSSES for kind in KINDS}, "apgd-ce": ("ce",), "apgd-dlr": ("dlr",),
-              "apgd-t": ("dlr-targeted",), "latent": ("latent",), "transfer": UNTARGETED_LOSSES,
+              "apgd-t": ("dlr-targeted",), "apgd-odi": ("ce",), "latent": ("latent",), "transfer": UNTARGETED_LOSSES,
               "square": ("margin",)}
 
 

@@ -23,8 +23,11 @@ import torch
 from explorer import files
 from explorer.evaluation.runners import LocalRunner, Runner
 
-_ATTACK_CODE = [*sorted((Path(__file__).parents[1] / "attacks").glob("*.py")), Path(__file__).with_name("evaluate.py")]
+# everything a batch's outcome depends on: the attacks, and the jobs that run them
+_ATTACK_CODE = [*sorted((Path(__file__).parents[1] / "attacks").glob("*.py")),
+                *(Path(__file__).with_name(name) for name in ("evaluate.py", "runners.py", "ensemble.py"))]
 DEVICE_TYPES = ("cpu", "cuda", "mps")
+BOOLEAN = ("fooled", "zero_gradient")
 
 
 def _digest(*parts: object) -> str:
@@ -43,8 +46,9 @@ def _digest(*parts: object) -> str:
 
 
 class BatchStore:
-    """Outcomes (fooled, zero_gradient: bool arrays shaped (E, N)) of finished attack batches in `folder`, and the
-    runner that attacks the batches not finished yet (this process unless told: `explorer evaluate --ray`)."""
+    """Outcomes of finished attack batches in `folder` (named arrays: fooled and zero_gradient, bool (E, N), and
+    whatever else a job returns), and the runner that attacks the batches not finished yet (this process unless
+    told: `explorer evaluate --ray`)."""
 
     def __init__(self, folder: Path, runner: Runner | None = None, adopt: str | None = None) -> None:
         """`adopt` ("cuda/2.11.0+cu130": a device type and a torch version) counts the batches finished with them
@@ -75,25 +79,24 @@ class BatchStore:
                                            *settings)
         return key
 
-    def get(self, key: str, shape: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor] | None:
-        """The batch's outcome, or None when it was never finished (here, or on the adopted machine) or its file is
-        damaged."""
-        if (kept := self._read(key, shape)) is not None or key not in self._elsewhere:
+    def get(self, key: str, shapes: dict[str, tuple[int, ...]]) -> dict[str, torch.Tensor] | None:
+        """The batch's named arrays, or None when it was never finished (here, or on the adopted machine) or its
+        file is damaged."""
+        if (kept := self._read(key, shapes)) is not None or key not in self._elsewhere:
             return kept
-        if (kept := self._read(self._elsewhere[key], shape)) is not None:
+        if (kept := self._read(self._elsewhere[key], shapes)) is not None:
             self.adopted += 1
         return kept
 
-    def _read(self, key: str, shape: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor] | None:
-        kept = files.read_arrays(self.folder / f"{key}.npz", {"fooled": shape, "zero_gradient": shape})
-        if kept is None or kept["fooled"].dtype != bool:
+    def _read(self, key: str, shapes: dict[str, tuple[int, ...]]) -> dict[str, torch.Tensor] | None:
+        kept = files.read_arrays(self.folder / f"{key}.npz", shapes)
+        if kept is None or any(kept[name].dtype != bool for name in BOOLEAN if name in kept):
             return None
-        return torch.from_numpy(kept["fooled"]), torch.from_numpy(kept["zero_gradient"].astype(bool))
+        return {name: torch.from_numpy(array) for name, array in kept.items()}
 
-    def put(self, key: str, fooled: torch.Tensor, zero_gradient: torch.Tensor) -> None:
+    def put(self, key: str, **arrays: torch.Tensor) -> None:
         """Whole or not at all, so a run killed while writing leaves no half batch behind."""
-        files.write_arrays(self.folder / f"{key}.npz", fooled=fooled.cpu().numpy(),
-                           zero_gradient=zero_gradient.cpu().numpy())
+        files.write_arrays(self.folder / f"{key}.npz", **{name: array.cpu().numpy() for name, array in arrays.items()})
 
     def clear(self) -> None:
         with contextlib.suppress(FileNotFoundError):

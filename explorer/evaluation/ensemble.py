@@ -1,45 +1,68 @@
-"""The converged evaluation: each digit's worst case over an ensemble of attacks, run cheapest first, each only on
-the digits the ones before left standing (as AutoAttack runs its four), then a check that it has converged.
+"""The converged evaluation: each digit's worst case over everything that ran, going on until more effort stops
+finding anything.
 
-The ensemble: APGD-CE (100 gradients a digit), the latent attack (100), the transfer attack (100 on the source,
-none on the target), APGD-T (9 targets, 100 each) and Square (5,000 queries, no gradients). A digit already
-misclassified clean counts as broken by "clean". The check re-runs the strongest component, APGD-T, with twice the
-iterations and twice the restarts on the digits still standing: if it breaks more than half a point's worth of
-them, the evaluation has not converged, and says so wherever its number is shown. Either way the number reported
-is the lower one, after the check.
+1. The ensemble, cheapest first, each attack only on the digits the ones before left standing (as AutoAttack runs
+   its four): APGD-CE (100 gradients a digit), the latent attack (100), the transfer attack (100 on the source,
+   none on the target) and APGD-T (9 targets, 100 each). A digit misclassified clean counts as broken by "clean".
+2. Escalation rounds on the digits still standing: APGD-CE from output-diversified starts (ODI), each round twice
+   the last one's budget (steps and restarts doubled in turn), the restarts after a digit's first going to the half
+   nearest the boundary (A3). It has converged when a round that doubled the budget broke at most half a point's
+   worth of the digits (Carlini et al.: doubling iterations and restarts must change nothing); it stops unconverged
+   when the next round would give a digit more than `budget` gradient evaluations, and says what its last round
+   still broke.
+3. Square (5,000 queries, no gradients) as the test for masked gradients it is: on a sample of the standing digits,
+   and on all of them when it breaks any digit in the sample that every gradient attack missed (or when asked).
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 
 import torch
 from tqdm import tqdm
 
+from explorer.attacks import odi
 from explorer.attacks.params import params_for
 from explorer.evaluation.batch_store import BatchStore
 from explorer.evaluation.evaluate import misclassified
-from explorer.evaluation.runners import LocalRunner, attack_batch
+from explorer.evaluation.runners import LocalRunner, attack_batch, escalation_batch
 
-COMPONENTS = ("apgd-ce", "latent", "transfer", "apgd-t", "square")
-STRONGEST = "apgd-t"
+COMPONENTS = ("apgd-ce", "latent", "transfer", "apgd-t")
+ESCALATION = "apgd-odi"
 TOLERANCE = 0.005  # half a point of robust accuracy
-ROBUST, CLEAN = ".", "c"  # the codes of `broken_by`; a component's code is its number in the ensemble, from 1
+DEFAULT_BUDGET = 8_000  # escalation gradients a digit may receive: rounds 1-4 (6,072 at most)
+SQUARE_MODES = ("sample", "all")
+SQUARE_SAMPLE = (0.05, 20)  # the share of the standing digits Square tries first, and the fewest it tries
+ROBUST, CLEAN, SQUARE = ".", "c", "S"  # codes of `broken_by`; a component's is its number from 1, a round's a letter
 
 
-def doubled(kind: str) -> dict:
-    params = params_for(kind)
-    return {"steps": 2 * params.steps, "restarts": 2 * params.restarts}
+FIRST_ROUND = (100, 4)  # steps, restarts
+
+
+def round_settings(number: int, first: tuple[int, int] = FIRST_ROUND) -> dict[str, int]:
+    """Round 1 is `first`; each later round doubles steps or restarts in turn."""
+    return {"steps": first[0] * 2 ** (number // 2), "restarts": first[1] * 2 ** ((number - 1) // 2)}
+
+
+def gradients_per_digit(kind: str, **overrides) -> int:
+    """The most gradient evaluations one digit costs an attack of the ensemble (the first point's included)."""
+    params = params_for(kind, **overrides)
+    per_run = params.steps + 1 + (odi.DIVERSIFYING_STEPS if kind == ESCALATION else 0)
+    return per_run * params.restarts * (params.targets or 1)
 
 
 def attack_in_batches(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, kind: str, eps: float,
                       broken: torch.Tensor, *, batch_size: int, store: BatchStore | None, bar: tqdm,
-                      **overrides) -> tuple[torch.Tensor, int]:
-    """`kind` on the digits not yet `broken`, batch by batch (batch b seeded with its first index); returns the
-    digits it broke and how many had an all-zero gradient."""
-    newly, zero_gradient = torch.zeros_like(broken), 0
-    settings = (kind, params_for(kind, **overrides).as_record(), [eps])
+                      **settings) -> dict[str, torch.Tensor]:
+    """`kind` ("escalation" for a round) on the digits not yet `broken`, batch by batch (batch b seeded with its
+    first index). Returns each digit's arrays, as the job returned them: "fooled" holds the digits it broke."""
+    escalating = kind == "escalation"
+    function = escalation_batch if escalating else attack_batch
+    record = settings if escalating else params_for(kind, **settings).as_record()
+    names = ("fooled", "zero_gradient", "margin", "budget") if escalating else ("fooled", "zero_gradient")
+    found = {name: torch.zeros(len(images), dtype=torch.bool) for name in ("fooled", "zero_gradient")}
+    if escalating:
+        found |= {"margin": torch.full((len(images),), float("inf")), "budget": torch.zeros(len(images), dtype=int)}
     jobs, waiting = [], []
     for start in range(0, len(images), batch_size):
         batch = slice(start, start + batch_size)
@@ -49,75 +72,159 @@ def attack_in_batches(model: torch.nn.Module, images: torch.Tensor, labels: torc
             continue
         key = None
         if store is not None:
-            key = store.key(model, images[batch], labels[batch], start, *settings, broken[batch])
-            if (kept := store.get(key, (1, len(images[batch])))) is not None:
-                newly[batch] = kept[0][0] & standing
-                zero_gradient += int(kept[1].sum())
+            key = store.key(model, images[batch], labels[batch], start, kind, record, [eps], broken[batch])
+            shape = (1, len(images[batch]))
+            if (kept := store.get(key, dict.fromkeys(names, shape))) is not None:
+                _take(found, kept, batch, standing)
                 bar.update(1)
                 continue
-        jobs.append({"images": images[batch].clone(), "labels": labels[batch].clone(), "kind": kind, "eps": eps,
-                     "seed": start, "already_fooled": ~standing[None], **overrides})
+        job = {"images": images[batch].clone(), "labels": labels[batch].clone(), "eps": eps, "seed": start,
+               "already_fooled": ~standing[None]}
+        jobs.append(job | (settings if escalating else {"kind": kind, **settings}))
         waiting.append((batch, standing, key))
     runner = store.runner if store is not None else LocalRunner()
-    for index, (fooled, zero) in runner.map(attack_batch, model, jobs):
+    for index, outcome in runner.map(function, model, jobs):
         batch, standing, key = waiting[index]
+        arrays = outcome if escalating else dict(zip(names, outcome, strict=True))
         if store is not None:
-            store.put(key, fooled, zero)
-        newly[batch] = fooled[0] & standing
-        zero_gradient += int(zero.sum())
-        bar.set_postfix(attack=kind, standing=int((~(broken | newly)).sum()))
+            store.put(key, **arrays)
+        _take(found, arrays, batch, standing)
+        bar.set_postfix(attack=kind, standing=int((~(broken | found["fooled"])).sum()))
         bar.update(1)
-    return newly, zero_gradient
+    return found
+
+
+def _take(found: dict[str, torch.Tensor], arrays: dict[str, torch.Tensor], batch: slice,
+          standing: torch.Tensor) -> None:
+    found["fooled"][batch] = arrays["fooled"][0] & standing
+    for name in found.keys() - {"fooled"}:
+        found[name][batch] = arrays[name][0]
+
+
+class Tally:
+    """Which stage broke each digit first, and the robust accuracy after each stage."""
+
+    def __init__(self, clean_wrong: torch.Tensor) -> None:
+        self.broken = clean_wrong.clone()
+        self.codes = [CLEAN if wrong else ROBUST for wrong in clean_wrong.tolist()]
+
+    def add(self, newly: torch.Tensor, code: str) -> int:
+        for index in newly.nonzero().squeeze(1).tolist():
+            self.codes[index] = code
+        self.broken |= newly
+        return int(newly.sum())
+
+    @property
+    def standing(self) -> int:
+        return int((~self.broken).sum())
 
 
 def evaluate(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, eps: float = 0.3, *,
-             components: tuple[str, ...] = COMPONENTS, check_digits: int | None = None, batch_size: int = 500,
+             components: tuple[str, ...] = COMPONENTS, budget: int = DEFAULT_BUDGET, square: str = "sample",
+             first_round: tuple[int, int] = FIRST_ROUND, square_queries: int | None = None, batch_size: int = 500,
              store: BatchStore | None = None, progress: bool = True) -> dict:
-    """The converged robust accuracy of `model` on `images`, with which attack broke which digit, what each cost,
-    and the convergence check (on the first `check_digits` digits; all of them when None)."""
-    clean_wrong = misclassified(model, images, labels, batch_size)
-    broken = clean_wrong.clone()
-    codes = [CLEAN if wrong else ROBUST for wrong in clean_wrong.tolist()]
+    """The converged robust accuracy of `model` on `images`: which stage broke which digit, what each cost, the
+    escalation rounds with their verdict, and what Square found. `first_round` (steps, restarts) and
+    `square_queries` make it cheaper for a test; the results files use the defaults."""
+    if square not in SQUARE_MODES:
+        raise ValueError(f"square must be one of {', '.join(SQUARE_MODES)}, not {square!r}")
+    tally = Tally(misclassified(model, images, labels, batch_size))
     batches = -(-len(images) // batch_size)
-    check_count = len(images) if check_digits is None else min(check_digits, len(images))
-    bar = tqdm(total=batches * len(components) + -(-check_count // batch_size), desc="converged evaluation",
-               disable=not progress, leave=False)
+    bar = tqdm(total=batches * len(components), desc="converged evaluation", disable=not progress, leave=False)
+    run = {"model": model, "images": images, "labels": labels, "eps": eps, "batch_size": batch_size,
+           "store": store, "bar": bar}
     report = []
     for number, kind in enumerate(components, start=1):
         began = time.monotonic()
-        newly, zero_gradient = attack_in_batches(model, images, labels, kind, eps, broken, batch_size=batch_size,
-                                                 store=store, bar=bar)
-        for index in newly.nonzero().squeeze(1).tolist():
-            codes[index] = str(number)
-        broken |= newly
-        report.append({"attack": kind, "params": params_for(kind).as_record(), "broke": int(newly.sum()),
-                       "standing_after": int((~broken).sum()), "zero_gradient": zero_gradient,
-                       "seconds": round(time.monotonic() - began, 1)})
-    ensemble_accuracy = 1 - float(broken.double().mean())
-
-    began = time.monotonic()
-    overrides = doubled(STRONGEST)
-    subset = slice(0, check_count)
-    newly, _ = attack_in_batches(model, images[subset], labels[subset], STRONGEST, eps, broken[subset],
-                                 batch_size=batch_size, store=store, bar=bar, **overrides)
+        found = attack_in_batches(kind=kind, broken=tally.broken, **run)
+        report.append({"attack": kind, "params": params_for(kind).as_record(),
+                       "broke": tally.add(found["fooled"], str(number)), "standing_after": tally.standing,
+                       "zero_gradient": int(found["zero_gradient"].sum()),
+                       "gradients_per_digit": gradients_per_digit(kind), "seconds": round(time.monotonic() - began, 1)})
+    ensemble_accuracy = tally.standing / len(images)
+    rounds, spent = escalate(tally, run, budget, first_round, bar)
+    convergence = verdict(rounds, budget, len(images), round(ensemble_accuracy * len(images)))
+    square_report = square_test(tally, run, square, square_queries)
     bar.close()
-    for index in newly.nonzero().squeeze(1).tolist():
-        codes[index] = "+"
-    broken[subset] |= newly
-    change = float(newly.sum()) / check_count
-    check = {"attack": STRONGEST, "params": replace(params_for(STRONGEST), **overrides).as_record(),
-             "digits": check_count, "broke": int(newly.sum()), "change": change, "tolerance": TOLERANCE,
-             "converged": change < TOLERANCE, "seconds": round(time.monotonic() - began, 1)}
-    return {"eps": eps, "digits": len(images), "clean_accuracy": 1 - float(clean_wrong.double().mean()),
-            "robust_accuracy": 1 - float(broken.double().mean()), "ensemble_accuracy": ensemble_accuracy,
-            "converged": check["converged"], "components": report, "check": check,
-            "broken_by": "".join(codes),
-            "broken_by_codes": {ROBUST: "still standing", CLEAN: "misclassified clean",
-                                **{str(i): kind for i, kind in enumerate(components, start=1)},
-                                "+": f"the check ({STRONGEST}, doubled)"}}
+    codes = {ROBUST: "still standing", CLEAN: "misclassified clean",
+             **{str(i): kind for i, kind in enumerate(components, start=1)},
+             **{r["code"]: f"round {r['round']} ({ESCALATION}, {r['steps']} steps x {r['restarts']} restarts)"
+                for r in rounds}, SQUARE: "square"}
+    return {"eps": eps, "digits": len(images), "clean_accuracy": 1 - sum(c == CLEAN for c in tally.codes) / len(images),
+            "robust_accuracy": tally.standing / len(images), "ensemble_accuracy": ensemble_accuracy,
+            "converged": convergence["converged"], "components": report, "rounds": rounds,
+            "convergence": convergence, "square": square_report, "escalation_budget": spent.tolist(),
+            "broken_by": "".join(tally.codes), "broken_by_codes": codes}
+
+
+def escalate(tally: Tally, run: dict, budget: int, first: tuple[int, int], bar: tqdm
+             ) -> tuple[list[dict], torch.Tensor]:
+    """Rounds of growing strength on the standing digits until one that doubled the budget broke at most half a
+    point's worth, or the next would pass `budget`. Returns the rounds and each digit's escalation gradients."""
+    spent = torch.zeros(len(tally.codes), dtype=torch.int64)
+    rounds: list[dict] = []
+    number = 1
+    while tally.standing:
+        settings = round_settings(number, first)
+        cost = gradients_per_digit(ESCALATION, **settings)
+        if int(spent.max()) + cost > budget:
+            break
+        began, attacked = time.monotonic(), tally.standing
+        bar.total += -(-len(tally.codes) // run["batch_size"])
+        found = attack_in_batches(kind="escalation", broken=tally.broken, **run, **settings)
+        spent += found["budget"]
+        code = chr(ord("A") + number - 1)
+        rounds.append({"round": number, "code": code, "attack": ESCALATION, **settings, "digits": attacked,
+                       "broke": tally.add(found["fooled"], code), "standing_after": tally.standing,
+                       "gradients_per_digit": cost, "gradients": int(found["budget"].sum()),
+                       "seconds": round(time.monotonic() - began, 1)})
+        if number > 1 and rounds[-1]["broke"] <= TOLERANCE * len(tally.codes):
+            break
+        number += 1
+    return rounds, spent
+
+
+def verdict(rounds: list[dict], budget: int, digits: int, standing: int) -> dict:
+    """Converged when nothing was left standing, or a round that doubled the one before broke at most half a
+    point's worth of the digits."""
+    rule = (f"a round with twice the last one's budget breaks at most {TOLERANCE:.1%} of the digits "
+            f"({int(TOLERANCE * digits)} of {digits:,})")
+    last = rounds[-1] if rounds else {"round": 0, "broke": 0, "standing_after": standing}
+    converged = last["standing_after"] == 0 or (last["round"] > 1 and last["broke"] <= TOLERANCE * digits)
+    says = (f"converged: round {last['round']} broke {last['broke']}" if converged and rounds else
+            "converged: no digit left standing" if converged else
+            f"not converged after budget {budget:,}: the last round still broke {last['broke']}")
+    return {"converged": converged, "rule": rule, "budget": budget, "last_round_broke": last["broke"], "says": says}
+
+
+def square_test(tally: Tally, run: dict, mode: str, queries: int | None) -> dict:
+    """Square on a sample of the standing digits (every k-th), then on all of them if it broke any there: a digit
+    only Square breaks means the gradients mislead the gradient attacks."""
+    standing = (~tally.broken).nonzero().squeeze(1)
+    share, fewest = SQUARE_SAMPLE
+    size = len(standing) if mode == "all" else min(len(standing), max(fewest, round(share * len(standing))))
+    picked = standing[torch.linspace(0, len(standing) - 1, size).long()] if size else standing
+    began = time.monotonic()
+    broke = _square_on(tally, run, picked, queries)
+    sample_broke, masking = broke, broke > 0 and mode == "sample"
+    if masking:
+        broke += _square_on(tally, run, (~tally.broken).nonzero().squeeze(1), queries)
+    return {"mode": mode, "params": params_for("square", steps=queries).as_record(), "sampled": size,
+            "sample_broke": sample_broke, "ran_on": len(standing) if mode == "all" or masking else size, "broke": broke,
+            "masking_suspected": broke > 0, "seconds": round(time.monotonic() - began, 1)}
+
+
+def _square_on(tally: Tally, run: dict, digits: torch.Tensor, queries: int | None) -> int:
+    if not len(digits):
+        return 0
+    others = torch.ones_like(tally.broken)
+    others[digits] = False
+    run["bar"].total += -(-len(tally.codes) // run["batch_size"])
+    found = attack_in_batches(kind="square", broken=tally.broken | others, **run, steps=queries)
+    return tally.add(found["fooled"], SQUARE)
 
 
 def share_of_broken(result: dict) -> dict[str, int]:
-    """How many digits each attack (or the clean verdict, or the check) broke first."""
+    """How many digits each attack, round (or the clean verdict) broke first."""
     codes = result["broken_by_codes"]
     return {codes[code]: result["broken_by"].count(code) for code in codes if code != ROBUST}

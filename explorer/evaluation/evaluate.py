@@ -65,8 +65,9 @@ def outcomes(
         batch = slice(start, start + batch_size)
         if store is not None:
             keys[number] = store.key(model, images[batch], labels[batch], start, *settings)
-            if (kept := store.get(keys[number], (len(eps_values), len(images[batch])))) is not None:
-                fooled[number], zero_gradient[number] = kept
+            shape = (len(eps_values), len(images[batch]))
+            if (kept := store.get(keys[number], {"fooled": shape, "zero_gradient": shape})) is not None:
+                fooled[number], zero_gradient[number] = kept["fooled"], kept["zero_gradient"]
                 continue
         jobs.append({"images": images[batch].clone(), "labels": labels[batch].clone(), "kind": kind, "eps": eps,
                      "seed": start, "screen": screen, "preset": preset, **params})
@@ -79,7 +80,7 @@ def outcomes(
         number = waiting[index]
         fooled[number], zero_gradient[number] = batch_fooled, batch_zero
         if store is not None:
-            store.put(keys[number], batch_fooled, batch_zero)
+            store.put(keys[number], fooled=batch_fooled, zero_gradient=batch_zero)
         bar.update(1)
     bar.close()
     return Outcome(torch.cat(fooled, 1), torch.cat(zero_gradient, 1))

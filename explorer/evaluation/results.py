@@ -301,13 +301,13 @@ def write_latent(results: Path, *, names: list[str] | None = None) -> dict:
     return content
 
 
-CONVERGED_DEFAULTS = {"digits": 10_000, "checks": 1_000, "batch_size": 500}
+CONVERGED_DEFAULTS = {"digits": 10_000, "budget": ensemble.DEFAULT_BUDGET, "square": "sample", "batch_size": 500}
 CONVERGED_PARTS = (("models",),)
 
 
 def write_converged(results: Path, *, names: list[str] | None = None, digits: int | None = None,
-                    check_digits: int | None = None, batch_size: int | None = None, device: str = "auto",
-                    progress: bool = True, store: BatchStore | None = None) -> dict:
+                    budget: int | None = None, square: str | None = None, batch_size: int | None = None,
+                    device: str = "auto", progress: bool = True, store: BatchStore | None = None) -> dict:
     """The converged evaluation (evaluation/ensemble.py) of the checkpoints `names` (all MNIST ones when None) into
     converged.json of their dataset's results folder, keeping the other checkpoints' rows from the file already
     there. The file is written after each model, so a long run keeps what it finished; `store` keeps the finished
@@ -315,22 +315,26 @@ def write_converged(results: Path, *, names: list[str] | None = None, digits: in
     dataset, shipped = checkpoints_of(names)
     run = names or shipped
     path = results_folder(results, dataset) / "converged.json"
-    asked = {"digits": digits, "checks": check_digits, "batch_size": batch_size}
+    asked = {"digits": digits, "budget": budget, "square": square, "batch_size": batch_size}
     earlier = read_earlier(path, [], CONVERGED_PARTS)[0] if path.is_file() else None
     kept = [name for name in shipped if name not in run and earlier and name in earlier["models"]]
     settings = {key: earlier["made_by"].get(key) for key in asked} if kept else None
     options = fill_in(asked, settings, CONVERGED_DEFAULTS)
     test_size = data.DATASETS[dataset].split_sizes["test"]
-    if not 1 <= options["digits"] <= test_size or options["checks"] < 1 or options["batch_size"] < 1:
-        raise ResultsError(f"--converged-digits must be 1..{test_size:,} and --check-digits and "
-                           f"--batch-size at least 1, not {options['digits']}, {options['checks']} and "
-                           f"{options['batch_size']}")
+    if not 1 <= options["digits"] <= test_size or options["budget"] < 1 or options["batch_size"] < 1:
+        raise ResultsError(f"--converged-digits must be 1..{test_size:,} and --budget and --batch-size at least 1, "
+                           f"not {options['digits']}, {options['budget']} and {options['batch_size']}")
+    if options["square"] not in ensemble.SQUARE_MODES:
+        raise ResultsError(f"--square must be one of {', '.join(ensemble.SQUARE_MODES)}, not {options['square']!r}")
     torch_device = pick_device(device)
     content = {"made_by": made_by("explorer evaluate --converged", dataset, eps=table1.EPS, **options,
                                   components=[{"attack": kind, "params": ensemble.params_for(kind).as_record()}
                                               for kind in ensemble.COMPONENTS],
-                                  check={"attack": ensemble.STRONGEST, "doubled": ensemble.doubled(ensemble.STRONGEST),
-                                         "tolerance": ensemble.TOLERANCE}),
+                                  escalation={"attack": ensemble.ESCALATION,
+                                              "rounds": "round 1: 100 steps x 4 restarts; each later one doubles "
+                                                        "steps or restarts in turn",
+                                              "tolerance": ensemble.TOLERANCE},
+                                  square_sample=dict(zip(("share", "fewest"), ensemble.SQUARE_SAMPLE, strict=True))),
                "models": {}}
     if kept:
         check_earlier(path, earlier, {}, content, kept, {})
@@ -339,16 +343,16 @@ def write_converged(results: Path, *, names: list[str] | None = None, digits: in
     for name in run:
         model = models.load(name, device=torch_device)
         adopted_before = store.adopted if store is not None else 0
-        row = ensemble.evaluate(model, images, labels, table1.EPS, check_digits=options["checks"],
-                                batch_size=options["batch_size"], store=store, progress=progress)
+        row = ensemble.evaluate(model, images, labels, table1.EPS, budget=options["budget"],
+                                square=options["square"], batch_size=options["batch_size"], store=store,
+                                progress=progress)
         provenance = model_provenance(model, torch_device)
         if store is not None and store.adopted > adopted_before:
             provenance["evaluated"]["adopted"] = {"batches": store.adopted - adopted_before, **store.adopted_from}
         content["models"][name] = {**provenance, **row}
         content["models"] = {n: content["models"][n] for n in shipped if n in content["models"]}
         write_json(path, content)
-        flag = "" if row["converged"] else " (NOT converged)"
-        print(f"converged: {name} {row['robust_accuracy']:.2%}{flag}", flush=True)
+        print(f"converged: {name} {row['robust_accuracy']:.2%} ({row['convergence']['says']})", flush=True)
     if store is not None:
         store.clear()
     return content

@@ -13,6 +13,8 @@ from typing import Any, Protocol
 import torch
 
 from explorer import attacks
+from explorer.attacks import odi
+from explorer.attacks.losses import per_digit_loss
 
 Job = dict[str, Any]
 
@@ -31,6 +33,37 @@ def attack_batch(model: torch.nn.Module, *, images: torch.Tensor, labels: torch.
     result = attacks.run(model, images, labels, kind, eps, seed=seed, already_fooled=already_fooled, **params)
     zero = result.zero_gradient if screen_zero is None else result.zero_gradient | screen_zero
     return result.fooled.cpu(), zero.cpu()
+
+
+def escalation_batch(model: torch.nn.Module, *, images: torch.Tensor, labels: torch.Tensor, eps: float, seed: int,
+                     steps: int, restarts: int, already_fooled: torch.Tensor) -> dict[str, torch.Tensor]:
+    """One batch of a converged evaluation's escalation round: APGD-CE from output-diversified starts on the digits
+    not `already_fooled` ((1, N) bool), one restart each, then the other `restarts - 1` only for the half of the
+    survivors nearest the boundary (the smallest margin, true logit minus the best other, at their best point), as
+    A3 spends its budget. Returns fooled and zero_gradient ((1, N) bool), each digit's margin at its best point
+    (float, inf for digits fooled) and the gradient evaluations it was given (int)."""
+    per_restart = steps + odi.DIVERSIFYING_STEPS + 1
+    first = attacks.run(model, images, labels, "apgd-odi", eps, seed=seed, steps=steps, restarts=1,
+                        already_fooled=already_fooled)
+    standing = ~first.fooled[0]
+    with torch.no_grad():
+        logits = model(first.adversarial[0])
+    margin = -per_digit_loss(logits, labels.to(logits.device), "margin").cpu()
+    budget = torch.where(already_fooled[0].cpu(), 0, per_restart)
+    fooled, zero = first.fooled.cpu(), first.zero_gradient.cpu()
+    if restarts > 1 and standing.any():
+        near = standing.cpu() & (margin <= margin[standing.cpu()].median())
+        rest = attacks.run(model, images, labels, "apgd-odi", eps, seed=seed + 1, steps=steps, restarts=restarts - 1,
+                           already_fooled=~near[None].to(images.device))
+        fooled |= rest.fooled.cpu() & near
+        zero |= rest.zero_gradient.cpu() & near
+        budget = budget + near * (restarts - 1) * per_restart
+        with torch.no_grad():
+            logits = model(rest.adversarial[0])
+        margin = torch.where(near, torch.minimum(margin, -per_digit_loss(logits, labels.to(logits.device),
+                                                                          "margin").cpu()), margin)
+    return {"fooled": fooled, "zero_gradient": zero, "margin": margin.masked_fill(fooled[0], float("inf"))[None],
+            "budget": budget.to(torch.int32)[None]}
 
 
 class Runner(Protocol):

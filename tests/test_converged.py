@@ -1,0 +1,107 @@
+"""The converged evaluation on small slices: the worst case over every stage, escalation that goes on while a
+doubled round still breaks digits and stops once one breaks nothing more, a budget that ends it honestly, and Square
+deciding by evidence whether the gradients can be trusted."""
+
+import pytest
+import torch
+from torch import nn
+
+from explorer import attacks, models
+from explorer.evaluation import ensemble
+
+CHEAP = {"first_round": (2, 1), "square_queries": 50, "batch_size": 16, "progress": False}
+
+
+@pytest.fixture(scope="module")
+def robust_digits(mnist_test):
+    from explorer import data
+
+    return models.load("triplet-pgd"), data.to_tensor(mnist_test[0][:32]), torch.from_numpy(mnist_test[1][:32])
+
+
+def test_every_digit_counts_as_broken_by_the_first_stage_that_broke_it(robust_digits):
+    model, images, labels = robust_digits
+    result = ensemble.evaluate(model, images, labels, components=("apgd-ce", "latent"), **CHEAP)
+    codes = result["broken_by"]
+    letters = [r["code"] for r in result["rounds"]]
+    assert len(codes) == 32 and set(codes) <= {".", "c", "1", "2", "S", *letters}
+    assert result["robust_accuracy"] == pytest.approx(codes.count(".") / 32)
+    assert result["robust_accuracy"] <= result["ensemble_accuracy"]
+    alone = attacks.run(model, images, labels, "apgd-ce", 0.3, seed=0).fooled[0]
+    assert all(code != "." for code, fooled in zip(codes, alone.tolist(), strict=True) if fooled)
+    assert [c["broke"] for c in result["components"]] == [codes.count("1"), codes.count("2")]
+    assert [r["broke"] for r in result["rounds"]] == [codes.count(code) for code in letters]
+    assert result["square"]["broke"] == codes.count("S")
+    spent = torch.tensor(result["escalation_budget"])
+    assert int(spent.sum()) == sum(r["gradients"] for r in result["rounds"])
+    assert bool((spent[[c in "c12" for c in codes]] == 0).all())  # broken before the rounds: no escalation budget
+    assert ensemble.share_of_broken(result)["apgd-ce"] == codes.count("1")
+
+
+def test_a_doubled_round_that_still_breaks_digits_escalates_again(robust_digits):
+    """Rounds of 2, 4, 8, ... steps from the start: each doubling breaks more of triplet-pgd's digits, so the
+    evaluation goes on until a doubling breaks none (0.5% of 32 digits rounds to none) or the budget ends it."""
+    model, images, labels = robust_digits
+    result = ensemble.evaluate(model, images, labels, components=(), budget=400, **CHEAP)
+    rounds = result["rounds"]
+    assert len(rounds) >= 3 and rounds[1]["broke"] > 0
+    assert all(r["broke"] > 0 for r in rounds[1:-1])  # every round but the last found more
+    assert [r["steps"] * r["restarts"] for r in rounds] == [2 * 2**i for i in range(len(rounds))]
+    spent = max(result["escalation_budget"])
+    assert spent <= 400
+    if result["converged"]:
+        assert rounds[-1]["broke"] == 0 and result["convergence"]["says"].startswith("converged")
+    else:  # the budget ran out first: the next round would have passed it
+        following = ensemble.round_settings(len(rounds) + 1, (2, 1))
+        assert spent + ensemble.gradients_per_digit("apgd-odi", **following) > 400
+        assert result["convergence"]["says"] == ("not converged after budget 400: the last round still broke "
+                                                 f"{rounds[-1]['broke']}")
+
+
+def test_a_doubled_round_that_breaks_nothing_more_ends_the_evaluation(robust_digits):
+    model, images, labels = robust_digits
+    result = ensemble.evaluate(model, images, labels, 0.02, components=(), **CHEAP)
+    assert [r["broke"] for r in result["rounds"]] == [0, 0] and result["converged"]
+    assert result["convergence"]["says"] == "converged: round 2 broke 0"
+    assert result["robust_accuracy"] == result["clean_accuracy"]
+
+
+def test_a_budget_too_small_for_a_doubling_is_not_converged(robust_digits):
+    model, images, labels = robust_digits
+    first = ensemble.gradients_per_digit("apgd-odi", **ensemble.round_settings(1, (2, 1)))
+    result = ensemble.evaluate(model, images, labels, components=(), budget=first, **CHEAP)
+    assert len(result["rounds"]) == 1 and not result["converged"]
+    assert result["convergence"]["says"].startswith(f"not converged after budget {first}")
+
+
+class Quantised(nn.Module):
+    """softmax behind a rounding of its input: a zero gradient everywhere, the textbook masked model."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inner = models.load("softmax")
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.inner(torch.round(images * 4) / 4)
+
+
+def test_square_runs_on_every_standing_digit_when_its_sample_breaks_what_gradients_missed(digits):
+    model, images, labels = Quantised().eval(), digits[0][:64], digits[1][:64]
+    result = ensemble.evaluate(model, images, labels, components=("apgd-ce",), budget=50, **CHEAP)
+    square = result["square"]
+    assert square["sampled"] == 20 and square["sample_broke"] > 0 and square["masking_suspected"]
+    before = square["ran_on"]
+    assert before == 64 - sum(c not in ".S" for c in result["broken_by"])
+    assert square["broke"] == result["broken_by"].count("S") > square["sample_broke"]
+
+
+def test_square_tries_only_a_sample_where_gradients_are_honest(robust_digits):
+    model, images, labels = robust_digits
+    result = ensemble.evaluate(model, images, labels, components=("apgd-ce",), **CHEAP)
+    square = result["square"]
+    standing = result["broken_by"].count(".") + result["broken_by"].count("S")
+    assert square["ran_on"] == square["sampled"] == min(20, standing) and not square["masking_suspected"]
+    everywhere = ensemble.evaluate(model, images, labels, components=("apgd-ce",), square="all", **CHEAP)
+    assert everywhere["square"]["ran_on"] == standing
+    with pytest.raises(ValueError, match="square must be one of sample, all"):
+        ensemble.evaluate(model, images, labels, square="none", **CHEAP)
