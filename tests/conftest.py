@@ -4,6 +4,14 @@ import torch
 from explorer import data, models
 
 
+@pytest.fixture(autouse=True)
+def models_you_add(tmp_path_factory, monkeypatch):
+    """Models a test adds go to a folder of its own, never into the user's data folder."""
+    folder = tmp_path_factory.mktemp("added-models")
+    monkeypatch.setenv("EXPLORER_MODELS", str(folder))
+    return folder
+
+
 @pytest.fixture(scope="session")
 def mnist_test():
     """The full real test set, fetched (and checksum-verified) on first use."""

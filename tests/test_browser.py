@@ -103,28 +103,32 @@ def test_a_model_uploaded_in_the_sidebar_joins_the_pair_and_a_bad_file_is_refuse
     import shutil
 
     import torch
-    from made_elsewhere import Theirs, export, install_onnx_extra
+    from made_elsewhere import Theirs, doubling_graph, exported_with_defaults, install_exporter, install_onnx_extra
 
     from explorer import models
 
     install_onnx_extra()
+    install_exporter()
     folder = tmp_path / "checkpoints"
     folder.mkdir()
     for suffix in (".safetensors", ".json"):
         shutil.copy(models.checkpoint_dir() / f"softmax{suffix}", folder)
-    monkeypatch.setenv("EXPLORER_CHECKPOINTS", str(folder))  # the server this test starts adds models here
+    monkeypatch.setenv("EXPLORER_CHECKPOINTS", str(folder))  # the shipped models of the server this test starts
     torch.manual_seed(0)
-    offered = export(Theirs(), tmp_path / "Their Net.onnx")
+    offered = exported_with_defaults(Theirs(), tmp_path / "Their Net.onnx")  # and "Their Net.onnx.data" beside it
     damaged = tmp_path / "damaged.onnx"
     damaged.write_bytes(offered.read_bytes()[:500])  # an interrupted download
-    with running_app() as (url, _):  # its own server: the models it adds go to the folder above
+    hostile = doubling_graph(tmp_path / "doubling.onnx")
+    with running_app() as (url, _):  # its own server: the models it adds go to $EXPLORER_MODELS
         fresh = page.context.browser.new_page(viewport={"width": 1400, "height": 1000})
         try:
             fresh.goto(f"{url}/?models=softmax")
             fresh.wait_for_selector(IDLE, timeout=90_000)
             sidebar = fresh.get_by_test_id("stSidebar")
             sidebar.get_by_text("Add your own model").click()
-            for upload, outcome in ((damaged, "not a valid ONNX model"), (offered, "Added their-net")):
+            for upload, outcome in (([damaged], "not a valid ONNX model"), ([hostile], "cannot exhaust the memory"),
+                                    ([offered], "beside it, which is missing: add both files"),
+                                    ([offered, offered.with_name("Their Net.onnx.data")], "Added their-net")):
                 sidebar.locator("input[type='file']").set_input_files(upload)
                 fresh.wait_for_selector(IDLE, timeout=30_000)
                 sidebar.get_by_role("button", name="Add", exact=True).click()
@@ -133,6 +137,7 @@ def test_a_model_uploaded_in_the_sidebar_joins_the_pair_and_a_bad_file_is_refuse
             expect(fresh.get_by_test_id("stException")).to_have_count(0)
         finally:
             fresh.close()
-    assert sorted(p.name for p in folder.iterdir()) == [
-        "softmax.json", "softmax.safetensors", "their-net.json", "their-net.safetensors"]
-    assert models.read_card(folder / "their-net.json")["source"]["file"] == "Their Net.onnx, uploaded in the app"
+    assert sorted(p.name for p in folder.iterdir()) == ["softmax.json", "softmax.safetensors"]  # shipped untouched
+    added = models.user_model_dir()
+    assert sorted(p.name for p in added.iterdir()) == ["their-net.json", "their-net.safetensors"]
+    assert models.read_card(added / "their-net.json")["source"]["file"] == "Their Net.onnx, uploaded in the app"

@@ -142,13 +142,11 @@ def test_your_own_convnet_becomes_a_checkpoint_like_the_shipped_ones(tmp_path, m
     ("good", "taken", "is taken"),
     ("missing", "theirs", "no such file"),
 ])
-def test_a_model_that_cannot_be_added_says_why_and_changes_nothing(tmp_path, monkeypatch, offer, name, message):
+def test_a_model_that_cannot_be_added_says_why_and_changes_nothing(tmp_path, models_you_add, offer, name, message):
     from explorer import cli
 
-    folder = tmp_path / "checkpoints"
-    folder.mkdir()
+    folder = models_you_add
     (folder / "taken.safetensors").write_bytes(b"")
-    monkeypatch.setenv("EXPLORER_CHECKPOINTS", str(folder))
     offered = tmp_path / "offered.safetensors"
     if offer == "pickle":
         torch.save(models.ConvNet().state_dict(), offered)

@@ -6,7 +6,14 @@ from pathlib import Path
 import pytest
 import torch
 from extras import ROOT
-from made_elsewhere import Theirs, export, install_onnx_extra
+from made_elsewhere import (
+    Theirs,
+    doubling_graph,
+    export,
+    exported_with_defaults,
+    install_exporter,
+    install_onnx_extra,
+)
 from torch import nn
 
 from explorer import attacks, data, latent, models
@@ -18,11 +25,12 @@ def onnx_extra():
 
 
 @pytest.fixture
-def checkpoints(tmp_path, monkeypatch):
-    folder = tmp_path / "checkpoints"
-    folder.mkdir()
-    monkeypatch.setenv("EXPLORER_CHECKPOINTS", str(folder))
-    return folder
+def checkpoints(tmp_path, monkeypatch, models_you_add):
+    """No shipped checkpoints; the folder the models a test adds go to."""
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    monkeypatch.setenv("EXPLORER_CHECKPOINTS", str(shipped))
+    return models_you_add
 
 
 def test_an_onnx_classifier_goes_through_the_cli_and_runs_like_the_original(tmp_path, checkpoints, mnist_test,
@@ -142,3 +150,95 @@ def test_a_card_whose_graph_does_not_match_its_weights_is_refused(tmp_path, chec
     models.save(models.ConvNet(), other, {k: v for k, v in models.read_card(added).items() if k != "weights_sha256"})
     with pytest.raises(models.CheckpointError, match="tensors where its card's graph needs"):
         models.load("other")
+
+
+class Relu6Net(nn.Module):
+    """ReLU6 exports as Clip, and its 'same' padding as a Pad node in front of an unpadded convolution."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.ZeroPad2d((1, 2, 0, 1)), nn.Conv2d(1, 6, 3), nn.ReLU6(), nn.MaxPool2d(2),
+                                  nn.ReflectionPad2d(1), nn.Conv2d(6, 6, 3, stride=2), nn.ReLU6(), nn.Flatten())
+        self.embedding = nn.Linear(6 * 7 * 7, 16)
+        self.logits = nn.Linear(16, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.logits(torch.relu(self.embedding(self.body(x))))
+
+
+@pytest.mark.parametrize("kind", ["convnet", "batchnorm", "relu6-and-padding"])
+def test_a_model_exported_with_torchs_defaults_is_added_from_its_two_files_and_attacked(
+        tmp_path, checkpoints, mnist_test, kind, capsys):
+    from explorer import cli
+
+    install_exporter()
+    torch.manual_seed(0)
+    made = {"convnet": models.ConvNet(), "batchnorm": Theirs(), "relu6-and-padding": Relu6Net()}[kind]
+    offered = exported_with_defaults(made, tmp_path / "exported" / "model.onnx")
+    assert sorted(p.name for p in offered.parent.iterdir()) == ["model.onnx", "model.onnx.data"]
+    assert cli.main(["models", "add", str(offered), "--name", "mine"]) == 0
+    loaded = models.load("mine")
+    assert loaded.spec["batch"] == 1  # exported for one image: run image by image, batched by vmap
+    images, labels = data.to_tensor(mnist_test[0][:32]), torch.from_numpy(mnist_test[1][:32])
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(images), made(images), atol=1e-4, rtol=1e-4)
+    adversarial = attacks.attack(loaded, images, labels, "pgd", 0.3)
+    assert float((adversarial - images).abs().max()) <= 0.3 + 1e-6
+    with torch.no_grad():
+        assert (loaded(adversarial).argmax(1) != labels).sum() > (loaded(images).argmax(1) != labels).sum()
+    ops = {node["op"] for node in loaded.card["graph"]["nodes"]}
+    if kind == "relu6-and-padding":
+        assert {"Clip", "Pad"} <= ops
+
+
+def test_an_exported_models_data_file_must_sit_beside_it(tmp_path, checkpoints):
+    import onnx
+
+    from explorer.models import own
+
+    install_exporter()
+    offered = exported_with_defaults(Theirs(), tmp_path / "theirs.onnx")
+    data_file = offered.with_name("theirs.onnx.data")
+    moved = tmp_path / "elsewhere.data"
+    data_file.rename(moved)
+    with pytest.raises(models.CheckpointError, match=r"'theirs\.onnx\.data' beside it, which is missing: add both"):
+        own.add(offered, "theirs")
+    proto = onnx.load(str(offered), load_external_data=False)
+    for tensor in proto.graph.initializer:
+        for entry in tensor.external_data:
+            if entry.key == "location":
+                entry.value = "../elsewhere.data"
+    sneaky = tmp_path / "inner" / "sneaky.onnx"
+    sneaky.parent.mkdir()
+    onnx.save_model(proto, str(sneaky))
+    with pytest.raises(models.CheckpointError, match="outside the model's folder"):
+        own.add(sneaky, "theirs")
+    moved.rename(data_file)
+    assert list(checkpoints.iterdir()) == []
+    added = own.add_upload(offered.read_bytes(), "theirs.onnx", "theirs",
+                           beside={"theirs.onnx.data": data_file.read_bytes()})  # the sidebar's pair of files
+    assert models.load(added).spec["batch"] == 1
+    with pytest.raises(models.CheckpointError, match="give it its plain name"):
+        own.add_upload(offered.read_bytes(), "theirs.onnx", "again", beside={"../theirs.onnx.data": b""})
+
+
+def test_a_graph_that_multiplies_its_input_is_refused_in_seconds_within_bounded_memory(tmp_path, checkpoints):
+    import resource
+    import subprocess
+    import time
+
+    from explorer.models import own
+
+    hostile = doubling_graph(tmp_path / "doubling.onnx")
+    assert hostile.stat().st_size < 64_000
+    began = time.monotonic()
+    child = subprocess.run([sys.executable, "-m", "explorer.cli", "models", "add", str(hostile), "--name", "hostile"],
+                           capture_output=True, text=True, timeout=120)
+    seconds = time.monotonic() - began
+    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    assert child.returncode == 2 and "cannot exhaust the memory" in child.stderr, child.stderr
+    assert len(child.stderr.strip().splitlines()) == 1
+    assert seconds < 60 and peak_mb < 1_500, (seconds, peak_mb)  # torch's import alone is most of it
+    with pytest.raises(models.CheckpointError, match="past 2,097,152 numbers per image"):  # what the sidebar calls
+        own.add_upload(hostile.read_bytes(), "doubling.onnx", "hostile")
+    assert list(checkpoints.iterdir()) == []

@@ -26,10 +26,24 @@ CARD_KEYS = ("name", "recipe", "params", "seed", "data_sha256", "clean_accuracy"
 
 
 def checkpoint_dir() -> Path:
-    """$EXPLORER_CHECKPOINTS, else the repository's checkpoints/ folder."""
+    """The shipped checkpoints: $EXPLORER_CHECKPOINTS, else the repository's checkpoints/ folder."""
     if env := os.environ.get("EXPLORER_CHECKPOINTS"):
         return Path(env)
     return Path(__file__).resolve().parents[2] / "checkpoints"
+
+
+def user_model_dir() -> Path:
+    """Where the models a user adds go, never into the installed package: $EXPLORER_MODELS, else
+    $XDG_DATA_HOME/explorer/models (~/.local/share/explorer/models when that is unset)."""
+    if env := os.environ.get("EXPLORER_MODELS"):
+        return Path(env)
+    data_home = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(data_home) / "explorer" / "models"
+
+
+def model_folders() -> list[Path]:
+    """The folders checkpoints are listed from by name: the shipped ones first."""
+    return [checkpoint_dir(), user_model_dir()]
 
 
 class CheckpointError(ValueError):
@@ -37,17 +51,20 @@ class CheckpointError(ValueError):
 
 
 def resolve(name_or_path: str | Path) -> Path:
-    """A shipped name ('softmax') or a path to NAME.safetensors (or its card NAME.json)."""
+    """A name ('softmax', or a model you added) or a path to NAME.safetensors (or its card NAME.json)."""
     text = str(name_or_path)
     if os.sep not in text and "/" not in text and not text.endswith((".safetensors", ".json")):
-        return checkpoint_dir() / f"{text}.safetensors"
+        found = (folder / f"{text}.safetensors" for folder in model_folders())
+        return next((path for path in found if path.is_file()), checkpoint_dir() / f"{text}.safetensors")
     path = Path(text)
     return path.with_suffix(".safetensors") if path.suffix in (".json", "") else path
 
 
 def available() -> list[str]:
-    """Names of the checkpoints in the checkpoint folder."""
-    return sorted(p.stem for p in checkpoint_dir().glob("*.safetensors") if p.with_suffix(".json").is_file())
+    """Names of the checkpoints: the shipped ones, then the ones you added."""
+    names = [sorted(p.stem for p in folder.glob("*.safetensors") if p.with_suffix(".json").is_file())
+             for folder in model_folders()]
+    return list(dict.fromkeys(name for folder in names for name in folder))
 
 
 def catalogue() -> dict[str, str]:

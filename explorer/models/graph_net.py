@@ -109,6 +109,45 @@ def _batch_norm(args: Sequence[Tensor | None], attrs: Attrs) -> Tensor:
     return F.batch_norm(x, mean, var, scale, bias, training=False, eps=attrs.get("epsilon", 1e-5))
 
 
+def _softmax(args: Sequence[Tensor | None], attrs: Attrs, log: bool) -> Tensor:
+    """Opset 13 made (Log)Softmax act along one axis (default -1); before, it flattened the input from `axis`
+    (default 1) into 2-D and normalised each row. The importer writes the older meaning as `coerce_2d`."""
+    x, axis = args[0], attrs.get("axis", -1)
+    function = torch.log_softmax if log else torch.softmax
+    if not attrs.get("coerce_2d"):
+        return function(x, axis)
+    axis = axis % x.dim()
+    return function(x.reshape(math.prod(x.shape[:axis]), -1), 1).reshape(x.shape)
+
+
+def _clip(args: Sequence[Tensor | None], attrs: Attrs) -> Tensor:
+    """Bounds as inputs (opset 11 on) or as attributes (before); either may be absent."""
+    def bound(index: int, name: str) -> float | None:
+        if len(args) > index and args[index] is not None:
+            return float(args[index])
+        return attrs.get(name)
+
+    return torch.clamp(args[0], bound(1, "min"), bound(2, "max"))
+
+
+PAD_MODES = {"constant": "constant", "reflect": "reflect", "edge": "replicate", "wrap": "circular"}
+
+
+def _pad(args: Sequence[Tensor | None], attrs: Attrs) -> Tensor:
+    """Pads, value and axes as inputs (opset 11 and 18 on) or as attributes (before)."""
+    x = args[0]
+    pads = [int(p) for p in args[1].tolist()] if len(args) > 1 and args[1] is not None else list(attrs["pads"])
+    value = float(args[2]) if len(args) > 2 and args[2] is not None else attrs.get("value", 0.0)
+    axes = ([int(a) % x.dim() for a in args[3].tolist()] if len(args) > 3 and args[3] is not None
+            else list(range(x.dim())))
+    begin = dict(zip(axes, pads[: len(axes)], strict=True))
+    end = dict(zip(axes, pads[len(axes):], strict=True))
+    first = min((a for a in axes if begin[a] or end[a]), default=x.dim())
+    torch_pads = [p for axis in reversed(range(first, x.dim())) for p in (begin.get(axis, 0), end.get(axis, 0))]
+    mode = PAD_MODES[attrs.get("mode", "constant")]
+    return F.pad(x, torch_pads, mode=mode, value=value if mode == "constant" else None)
+
+
 def _cast(args: Sequence[Tensor | None], attrs: Attrs) -> Tensor:
     dtypes = {1: torch.float32, 6: torch.int32, 7: torch.int64, 9: torch.bool, 11: torch.float64}
     return args[0].to(dtypes[attrs["to"]])
@@ -127,8 +166,10 @@ OPERATORS: dict[str, Callable[[Sequence[Tensor | None], Attrs], Tensor]] = {
     "Elu": lambda a, k: F.elu(a[0], k.get("alpha", 1.0)),
     "Sigmoid": lambda a, _: torch.sigmoid(a[0]),
     "Tanh": lambda a, _: torch.tanh(a[0]),
-    "Softmax": lambda a, k: torch.softmax(a[0], k.get("axis", -1)),
-    "LogSoftmax": lambda a, k: torch.log_softmax(a[0], k.get("axis", -1)),
+    "Softmax": lambda a, k: _softmax(a, k, log=False),
+    "LogSoftmax": lambda a, k: _softmax(a, k, log=True),
+    "Clip": _clip,
+    "Pad": _pad,
     "MaxPool": lambda a, k: _pool(a, k, average=False),
     "AveragePool": lambda a, k: _pool(a, k, average=True),
     "GlobalAveragePool": lambda a, _: a[0].mean(dim=tuple(range(2, a[0].dim())), keepdim=True),
@@ -152,6 +193,51 @@ class GraphError(ValueError):
     """The graph cannot serve as a model: the message is one line saying why."""
 
 
+# A graph is data, but not free: 34 Concat(x, x) nodes ask for 2^34 copies of the input. The values one pass makes
+# (all of them are kept for the gradient) may not add up to more than this many numbers per image in the batch:
+# 8 MB of float32, where the explorer's ConvNet makes about 100,000. Checked before each node that can make more
+# than it takes, and after every node.
+MAX_VALUES_PER_IMAGE = 1 << 21
+
+
+def _padded_size(shape: Sequence[int], pads: Sequence[int], axes: Sequence[int]) -> int:
+    """The number of values in `shape` padded by ONNX `pads` (all begins, then all ends) along `axes`."""
+    grown = list(shape)
+    for i, axis in enumerate(axes):
+        grown[axis] += pads[i] + pads[i + len(axes)]
+    return math.prod(max(size, 0) for size in grown)
+
+
+def output_size_bound(op: str, args: Sequence[Tensor | None], attrs: Attrs) -> int:
+    """At most how many numbers `op` will make from `args`, without running it, for the operators whose output can
+    outgrow their inputs (broadcasting, products, concatenation, padding, gathering); 0 for the others, which make no
+    more than they take."""
+    shapes = [tuple(a.shape) for a in args if a is not None]
+    if op in ("Add", "Sub", "Mul", "Div"):
+        return math.prod(torch.broadcast_shapes(*shapes))
+    if op == "Concat":
+        return sum(math.prod(shape) for shape in shapes)
+    if op == "MatMul":
+        a = shapes[0] if len(shapes[0]) > 1 else (1, *shapes[0])
+        b = shapes[1] if len(shapes[1]) > 1 else (*shapes[1], 1)
+        return math.prod(torch.broadcast_shapes(a[:-2], b[:-2])) * a[-2] * b[-1]
+    if op == "Gemm":
+        rows = shapes[0][1] if attrs.get("transA") else shapes[0][0]
+        return rows * (shapes[1][0] if attrs.get("transB") else shapes[1][1])
+    if op in ("Conv", "MaxPool", "AveragePool"):
+        spatial = len(shapes[0]) - 2
+        padded = _padded_size(shapes[0], attrs.get("pads", [0] * 2 * spatial), range(2, 2 + spatial))
+        return padded * shapes[1][0] // max(shapes[0][1], 1) if op == "Conv" else padded
+    if op == "Pad":
+        pads = [int(p) for p in args[1].tolist()] if len(args) > 1 and args[1] is not None else attrs["pads"]
+        axes = args[3].tolist() if len(args) > 3 and args[3] is not None else range(len(shapes[0]))
+        return _padded_size(shapes[0], pads, [int(a) % len(shapes[0]) for a in axes])
+    if op == "Gather":
+        axis = attrs.get("axis", 0) % len(shapes[0])
+        return math.prod(shapes[1]) * math.prod(shapes[0]) // max(shapes[0][axis], 1)
+    return 0
+
+
 def check_operators(nodes: list[dict]) -> None:
     if unsupported := sorted({n["op"] for n in nodes} - OPERATORS.keys()):
         raise GraphError(f"it uses operators the explorer cannot run: {', '.join(unsupported)} "
@@ -170,6 +256,11 @@ def needed(nodes: list[dict], targets: set[str], stop: set[str]) -> list[dict]:
         chosen.add(index)
         wanted.extend(i for i in nodes[index]["inputs"] if i and i not in stop)
     return [nodes[i] for i in sorted(chosen)]
+
+
+def _too_big(node: dict, images: int) -> str:
+    return (f"its {node['op']} node making {node['outputs'][0]!r} takes the graph past {MAX_VALUES_PER_IMAGE:,} "
+            f"numbers per image ({images} images): refused, so that it cannot exhaust the memory it runs in")
 
 
 class GraphNet(nn.Module):
@@ -196,17 +287,32 @@ class GraphNet(nn.Module):
         return {name: getattr(self, f"t{i}") for i, name in enumerate(self.spec["tensors"])}
 
     @staticmethod
-    def run(nodes: list[dict], values: dict[str, Tensor], target: str) -> Tensor:
+    def run(nodes: list[dict], values: dict[str, Tensor], target: str, images: int) -> Tensor:
+        """The nodes in order, together allowed to make MAX_VALUES_PER_IMAGE numbers per image."""
+        left = MAX_VALUES_PER_IMAGE * max(images, 1)
         for node in nodes:
             args = [values[name] if name else None for name in node["inputs"]]
-            values[node["outputs"][0]] = OPERATORS[node["op"]](args, node.get("attrs", {}))
+            attrs = node.get("attrs", {})
+            if output_size_bound(node["op"], args, attrs) > left:
+                raise GraphError(_too_big(node, images))
+            out = values[node["outputs"][0]] = OPERATORS[node["op"]](args, attrs)
+            left -= out.numel()
+            if left < 0:
+                raise GraphError(_too_big(node, images))
         return values[target]
 
+    def _part(self, nodes: list[dict], name: str, target: str, batch: Tensor) -> Tensor:
+        if self.spec.get("batch") == 1:  # exported for one image at a time (torch.onnx.export's default): map it
+            def one(item: Tensor) -> Tensor:
+                return self.run(nodes, {**self.constants(), name: item[None]}, target, 1)[0]
+            return torch.func.vmap(one)(batch)
+        return self.run(nodes, {**self.constants(), name: batch}, target, len(batch))
+
     def embed(self, x: Tensor) -> Tensor:
-        return self.run(self.embed_nodes, {**self.constants(), self.spec["input"]: x}, self.spec["embedding"])
+        return self._part(self.embed_nodes, self.spec["input"], self.spec["embedding"], x)
 
     def head(self, z: Tensor) -> Tensor:
-        return self.run(self.head_nodes, {**self.constants(), self.spec["embedding"]: z}, self.spec["output"])
+        return self._part(self.head_nodes, self.spec["embedding"], self.spec["output"], z)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.embed(x))

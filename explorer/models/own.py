@@ -45,9 +45,9 @@ def add(source: Path, name: str, embedding: str | None = None, origin: str | Non
     if not NAME.fullmatch(name):
         raise models.CheckpointError(f"{name!r} cannot name a checkpoint: use 1 to 40 lower-case letters, digits, "
                                      "- or _, starting with a letter or digit")
-    target = models.checkpoint_dir() / f"{name}.safetensors"
-    if target.exists() or target.with_suffix(".json").exists():
-        raise models.CheckpointError(f"{name!r} is taken in {models.checkpoint_dir()}: pick another name")
+    target = models.user_model_dir() / f"{name}.safetensors"
+    if name in models.available() or target.exists() or target.with_suffix(".json").exists():
+        raise models.CheckpointError(f"{name!r} is taken: pick another name")
     if not source.is_file():
         raise models.CheckpointError(f"{source}: no such file")
     model, architecture = read(source, embedding)
@@ -68,12 +68,17 @@ def suggested_name(file_name: str) -> str:
 
 
 def add_upload(content: bytes, file_name: str, name: str, embedding: str | None = None,
-               dataset: str = "mnist") -> Path:
-    """`add` for a file's bytes (an upload in the app): they are checked from a private temporary folder."""
+               dataset: str = "mnist", beside: dict[str, bytes] | None = None) -> Path:
+    """`add` for a file's bytes (an upload in the app), checked from a private temporary folder; `beside`: the
+    files uploaded with it by name, such as the NAME.onnx.data that holds an exported model's weights."""
     suffix = ".onnx" if file_name.lower().endswith(".onnx") else ".safetensors"
     with tempfile.TemporaryDirectory() as folder:
         source = Path(folder) / f"upload{suffix}"
         source.write_bytes(content)
+        for other, data_bytes in (beside or {}).items():
+            if Path(other).name != other or other in ("", ".", "..") or other == source.name:
+                raise models.CheckpointError(f"{other!r} cannot be uploaded beside a model: give it its plain name")
+            (Path(folder) / other).write_bytes(data_bytes)
         try:
             return add(source, name, embedding, origin=f"{file_name}, uploaded in the app", dataset=dataset)
         except models.CheckpointError as exc:  # the message names the file the user knows, not the temporary one
