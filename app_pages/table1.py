@@ -4,7 +4,7 @@ import streamlit as st
 
 from app_pages.shared import current_dataset
 from explorer import data
-from explorer.evaluation import ensemble, results, table1
+from explorer.evaluation import effort, ensemble, results, table1
 from explorer.plots import charts
 
 
@@ -56,13 +56,21 @@ st.markdown(
     "could flip, digit by digit. Each bar is stronger than the one above it: **paper preset** the paper's four "
     "attacks as it states them; **strong preset** the same four with the margin loss, 100 steps and restarts "
     "(strong next to the paper's, *not* the strongest); **converged** the worst case over APGD-CE, an attack on "
-    "the latent clusters, a transfer attack, targeted APGD-DLR and Square, checked by doubling its strongest part. "
+    "the latent clusters, a transfer attack and targeted APGD-DLR, then rounds of restarts that double the effort "
+    "until a doubling finds (almost) nothing more, then Square as a test for masked gradients. "
     "The lowest bar is the one to believe.")
 rows, notes = table1.robustness_summary(content, converged)
 st.plotly_chart(charts.robustness_chart(rows, notes), key="robustness")
 if converged is None:
     st.info("The converged evaluation has not been committed yet: `explorer evaluate --converged` makes it.")
 else:
+    st.subheader("How the number falls with effort")
+    curves = {name: points for name, points in effort.effort_curves(content, converged).items()
+              if converged["models"][name]["robust_accuracy"] > 0}
+    st.plotly_chart(charts.effort_chart(curves), key="effort")
+    st.caption("Robust accuracy against the gradient evaluations each digit still standing was given (log scale). "
+               "A line still falling at its right end has not converged; one that flattens has. The models not "
+               "drawn fall to 0% at the first attack.")
     broken_by(converged)
     st.caption(f"{results.how_made(converged)}. Every figure is in `results/converged.json`.")
 

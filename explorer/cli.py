@@ -195,7 +195,8 @@ def evaluate_models(args: argparse.Namespace) -> None:
         if args.converged:
             content = results.write_converged(args.results, names=args.models, digits=args.converged_digits,
                                               budget=args.budget, square=args.square, batch_size=args.batch_size,
-                                              device=args.device, store=stores["converged"])
+                                              device=args.device, store=stores["converged"],
+                                              continue_from=args.continue_from)
             for name, row in content["models"].items():
                 print(f"{name:14s} robust accuracy {row['robust_accuracy']:.2%} ({row['convergence']['says']})")
             print(f"wrote {folder / 'converged.json'}")
@@ -316,6 +317,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluator.add_argument("--budget", type=int, help="the converged evaluation's escalation stops before a round "
                            "would give a digit more than this many gradient evaluations, and says it has not "
                            f"converged (default {DEFAULT_BUDGET:,}: up to 4 rounds)")
+    evaluator.add_argument("--continue-from", type=Path, metavar="CONVERGED_JSON", help="escalate from the digits an "
+                           "earlier converged evaluation of the same weights and digits left standing, keeping its "
+                           "ensemble's verdicts (and their record) instead of running it again")
     evaluator.add_argument("--square", choices=SQUARE_MODES, help="Square on a sample of the digits left standing, "
                            "and on all of them only if it breaks one there (sample, the default), or on all of them "
                            "as AutoAttack runs it (all)")

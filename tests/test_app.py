@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
@@ -117,6 +118,15 @@ def test_the_table1_page_shows_paper_and_ours():
     committed = json.loads((Path(__file__).parent.parent / "results" / "table1.json").read_text())
     assert len(app.warning) == len(committed["flags"])
     assert results.how_made(committed) in app.caption[-1].value  # which run made which rows
+    converged = results.committed("converged")["models"]
+    effort = next(figure for figure in map(json.loads, (c.proto.spec for c in app.get("plotly_chart")))
+                  if figure["layout"]["xaxis"].get("type") == "log")  # the convergence picture
+    lines = {trace["name"]: trace for trace in effort["data"] if trace["mode"] == "lines+markers"}
+    robust = [name for name, row in converged.items() if row["robust_accuracy"] > 0]
+    assert sorted(lines) == sorted(f"{name}, converged evaluation" for name in robust)
+    for name in robust:
+        assert lines[f"{name}, converged evaluation"]["y"][-1] == pytest.approx(
+            100 * converged[name]["robust_accuracy"])
 
 
 def digit_png(label: int) -> tuple[bytes, np.ndarray]:
@@ -399,7 +409,7 @@ def test_another_datasets_table1_page_shows_its_converged_evaluation(tmp_path, m
     import streamlit as st
 
     monkeypatch.setattr(results, "COMMITTED", tmp_path / "results")
-    row = results.write_converged(tmp_path / "results", names=["fashion-new"], digits=20, check_digits=20,
+    row = results.write_converged(tmp_path / "results", names=["fashion-new"], digits=20,
                                   batch_size=20, device="cpu", progress=False)["models"]["fashion-new"]
     st.cache_resource.clear()
     st.cache_data.clear()

@@ -2,6 +2,8 @@
 doubled round still breaks digits and stops once one breaks nothing more, a budget that ends it honestly, and Square
 deciding by evidence whether the gradients can be trusted."""
 
+import itertools
+
 import pytest
 import torch
 from torch import nn
@@ -105,3 +107,46 @@ def test_square_tries_only_a_sample_where_gradients_are_honest(robust_digits):
     assert everywhere["square"]["ran_on"] == standing
     with pytest.raises(ValueError, match="square must be one of sample, all"):
         ensemble.evaluate(model, images, labels, square="none", **CHEAP)
+
+
+def test_an_earlier_rows_ensemble_stands_in_for_step_one_and_the_rounds_go_on_from_it(robust_digits, monkeypatch):
+    model, images, labels = robust_digits
+    earlier = ensemble.evaluate(model, images, labels, components=("apgd-ce", "latent"), budget=10, **CHEAP)
+    assert earlier["rounds"] == []  # a budget below one round: the ensemble alone, as rows were made before rounds
+    run = attacks.run
+
+    def rounds_and_square_only(model, images, labels, kind, *args, **kwargs):
+        assert kind in ("apgd-odi", "square"), f"{kind} ran again"
+        return run(model, images, labels, kind, *args, **kwargs)
+
+    monkeypatch.setattr(attacks, "run", rounds_and_square_only)
+    result = ensemble.evaluate(model, images, labels, components=("apgd-ce", "latent"), earlier=earlier, **CHEAP)
+    assert [c["broke"] for c in result["components"]] == [c["broke"] for c in earlier["components"]]
+    assert all(c["adopted"] for c in result["components"]) and result["rounds"]
+    assert result["ensemble_accuracy"] == earlier["ensemble_accuracy"]
+    kept = [code for code in earlier["broken_by"] if code != "."]
+    assert [code for code in result["broken_by"] if code in "c12"] == kept
+    assert result["robust_accuracy"] <= earlier["ensemble_accuracy"]
+    with pytest.raises(ValueError, match="clean verdicts differ"):
+        ensemble.evaluate(model, images.roll(1, 0), labels, components=("apgd-ce", "latent"), earlier=earlier,
+                          **CHEAP)
+
+
+def test_the_effort_curves_are_the_committed_numbers_falling_as_effort_grows():
+    from explorer.evaluation import effort, results
+
+    table, converged = results.committed("table1"), results.committed("converged")
+    curves = effort.effort_curves(table, converged)
+    assert set(curves) == set(converged["models"])
+    for row_name, values in table["models"].items():
+        name = values["checkpoint"]
+        points, row = curves[name], converged["models"][name]
+        presets = [p for p in points if "preset" in p["stage"]]
+        assert [p["accuracy"] for p in presets] == [table["tables"][preset]["rows"][row_name]["worst_case"]
+                                                    for preset in ("paper", "strong")]
+        stages = [p for p in points if "preset" not in p["stage"]]
+        assert stages[0] == {"stage": "clean", "gradients": 1, "accuracy": row["clean_accuracy"]}
+        assert stages[-1]["accuracy"] == row["robust_accuracy"]
+        assert all(a["gradients"] <= b["gradients"] and a["accuracy"] >= b["accuracy"]
+                   for a, b in itertools.pairwise(stages))
+    assert curves["triplet-pgd"][3]["gradients"] == 101  # APGD-CE: 100 steps and the first point

@@ -182,3 +182,21 @@ def test_another_datasets_models_are_evaluated_into_a_folder_of_their_own(tmp_pa
     assert content["models"]["fashion-new"]["clean_accuracy"] == 1 - float(wrong.double().mean())
     with pytest.raises(results.ResultsError, match="learned different datasets"):
         results.write_converged(tmp_path / "results", names=["softmax", "fashion-new"], digits=20)
+
+
+def test_a_converged_run_continues_from_the_committed_ensemble_of_the_same_weights_and_digits(tmp_path, monkeypatch):
+    """`triplet`'s committed row broke every digit in the ensemble: continuing from it attacks nothing again."""
+    committed = results.COMMITTED / "converged.json"
+
+    def no_attack(*args, **kwargs):
+        raise AssertionError("a digit was attacked again")
+
+    monkeypatch.setattr(attacks, "run", no_attack)
+    content = results.write_converged(tmp_path, names=["triplet"], continue_from=committed, progress=False)
+    row, before = content["models"]["triplet"], results.committed("converged")["models"]["triplet"]
+    assert row["broken_by"] == before["broken_by"] and row["robust_accuracy"] == 0 and row["converged"]
+    assert row["evaluated"]["ensemble_from"]["code_version"] == before["evaluated"]["code_version"]
+    with pytest.raises(results.ResultsError, match="no row of triplet's shipped weights on 12 digits"):
+        results.write_converged(tmp_path, names=["triplet"], digits=12, continue_from=committed, progress=False)
+    with pytest.raises(results.ResultsError, match="cannot read the converged rows"):
+        results.write_converged(tmp_path, names=["triplet"], continue_from=tmp_path / "none.json", progress=False)

@@ -12,6 +12,10 @@ finding anything.
    still broke.
 3. Square (5,000 queries, no gradients) as the test for masked gradients it is: on a sample of the standing digits,
    and on all of them when it breaks any digit in the sample that every gradient attack missed (or when asked).
+
+An earlier row of the same weights and digits (an evaluation made before the rounds existed) can stand in for step
+1: its attacks' per-digit verdicts are kept as they were, with their record, and the rounds go on from the digits
+it left standing.
 """
 
 from __future__ import annotations
@@ -33,7 +37,8 @@ TOLERANCE = 0.005  # half a point of robust accuracy
 DEFAULT_BUDGET = 8_000  # escalation gradients a digit may receive: rounds 1-4 (6,072 at most)
 SQUARE_MODES = ("sample", "all")
 SQUARE_SAMPLE = (0.05, 20)  # the share of the standing digits Square tries first, and the fewest it tries
-ROBUST, CLEAN, SQUARE = ".", "c", "S"  # codes of `broken_by`; a component's is its number from 1, a round's a letter
+ROBUST, CLEAN, SQUARE, CHECK = ".", "c", "S", "+"  # codes of `broken_by`: a component's is its number from 1, a
+# round's a letter; CHECK is an earlier evaluation's check (APGD-T doubled), kept when its row is adopted
 
 
 FIRST_ROUND = (100, 4)  # steps, restarts
@@ -45,7 +50,10 @@ def round_settings(number: int, first: tuple[int, int] = FIRST_ROUND) -> dict[st
 
 
 def gradients_per_digit(kind: str, **overrides) -> int:
-    """The most gradient evaluations one digit costs an attack of the ensemble (the first point's included)."""
+    """The most gradient evaluations one digit costs an attack of the ensemble (the first point's included);
+    Square asks for none."""
+    if kind == "square":
+        return 0
     params = params_for(kind, **overrides)
     per_run = params.steps + 1 + (odi.DIVERSIFYING_STEPS if kind == ESCALATION else 0)
     return per_run * params.restarts * (params.targets or 1)
@@ -122,19 +130,21 @@ class Tally:
 def evaluate(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, eps: float = 0.3, *,
              components: tuple[str, ...] = COMPONENTS, budget: int = DEFAULT_BUDGET, square: str = "sample",
              first_round: tuple[int, int] = FIRST_ROUND, square_queries: int | None = None, batch_size: int = 500,
-             store: BatchStore | None = None, progress: bool = True) -> dict:
+             earlier: dict | None = None, store: BatchStore | None = None, progress: bool = True) -> dict:
     """The converged robust accuracy of `model` on `images`: which stage broke which digit, what each cost, the
     escalation rounds with their verdict, and what Square found. `first_round` (steps, restarts) and
-    `square_queries` make it cheaper for a test; the results files use the defaults."""
+    `square_queries` make it cheaper for a test; the results files use the defaults. `earlier`: a row of these
+    weights on these digits whose ensemble stands in for step 1."""
     if square not in SQUARE_MODES:
         raise ValueError(f"square must be one of {', '.join(SQUARE_MODES)}, not {square!r}")
     tally = Tally(misclassified(model, images, labels, batch_size))
     batches = -(-len(images) // batch_size)
-    bar = tqdm(total=batches * len(components), desc="converged evaluation", disable=not progress, leave=False)
+    bar = tqdm(total=0 if earlier else batches * len(components), desc="converged evaluation",
+               disable=not progress, leave=False)
     run = {"model": model, "images": images, "labels": labels, "eps": eps, "batch_size": batch_size,
            "store": store, "bar": bar}
-    report = []
-    for number, kind in enumerate(components, start=1):
+    report = adopt(tally, earlier, components) if earlier else []
+    for number, kind in enumerate(() if earlier else components, start=1):
         began = time.monotonic()
         found = attack_in_batches(kind=kind, broken=tally.broken, **run)
         report.append({"attack": kind, "params": params_for(kind).as_record(),
@@ -150,11 +160,34 @@ def evaluate(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor,
              **{str(i): kind for i, kind in enumerate(components, start=1)},
              **{r["code"]: f"round {r['round']} ({ESCALATION}, {r['steps']} steps x {r['restarts']} restarts)"
                 for r in rounds}, SQUARE: "square"}
+    if CHECK in tally.codes:
+        codes[CHECK] = earlier["broken_by_codes"][CHECK]
     return {"eps": eps, "digits": len(images), "clean_accuracy": 1 - sum(c == CLEAN for c in tally.codes) / len(images),
             "robust_accuracy": tally.standing / len(images), "ensemble_accuracy": ensemble_accuracy,
             "converged": convergence["converged"], "components": report, "rounds": rounds,
             "convergence": convergence, "square": square_report, "escalation_budget": spent.tolist(),
             "broken_by": "".join(tally.codes), "broken_by_codes": codes}
+
+
+def adopt(tally: Tally, earlier: dict, components: tuple[str, ...]) -> list[dict]:
+    """Take an earlier row's verdicts for each digit as this run's step 1 (its clean verdicts must be this model's):
+    its components keep their numbers, its Square and its check their codes. Returns its stages' records."""
+    names = earlier["broken_by_codes"]
+    if len(earlier["broken_by"]) != len(tally.codes) or [code == CLEAN for code in earlier["broken_by"]] != [
+            code == CLEAN for code in tally.codes]:
+        raise ValueError("the earlier row is not of this model on these digits: its clean verdicts differ")
+    number_of = {kind: str(i) for i, kind in enumerate(components, start=1)}
+    for index, code in enumerate(earlier["broken_by"]):
+        name = names[code]
+        if code not in (ROBUST, CLEAN, CHECK) and name not in number_of and name != "square":
+            raise ValueError(f"the earlier row's {name!r} is not a stage of this evaluation")
+        new = code if code in (ROBUST, CLEAN, CHECK) else SQUARE if name == "square" else number_of[name]
+        tally.codes[index] = new
+        tally.broken[index] = new != ROBUST
+    stages = [{**part, "adopted": True} for part in earlier["components"]]
+    if check := earlier.get("check"):
+        stages.append({**check, "adopted": True, "standing_after": stages[-1]["standing_after"] - check["broke"]})
+    return stages
 
 
 def escalate(tally: Tally, run: dict, budget: int, first: tuple[int, int], bar: tqdm

@@ -301,17 +301,42 @@ def write_latent(results: Path, *, names: list[str] | None = None) -> dict:
     return content
 
 
+def earlier_ensembles(path: Path, names: list[str], digits: int) -> dict[str, dict]:
+    """The rows of `path` that can stand in for the ensemble of `names`: made on the same data, the same number of
+    digits at the same eps, with the same components, of the weights shipped now. Refuses anything else."""
+    try:
+        earlier = json.loads(path.read_text())
+        rows, settings = earlier["models"], earlier["made_by"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ResultsError(f"cannot read the converged rows of {path} ({exc}): pass a converged.json") from exc
+    components = [{"attack": kind, "params": ensemble.params_for(kind).as_record()} for kind in ensemble.COMPONENTS]
+    same_ensemble = [c for c in settings.get("components", []) if c["attack"] != "square"] == components
+    kept = {}
+    for name in names:
+        model, row = models.load(name), rows.get(name, {})
+        matches = (same_ensemble and row.get("weights_sha256") == model.card["weights_sha256"]
+                   and row.get("digits") == digits and row.get("eps") == table1.EPS
+                   and settings.get("data_sha256") == data.DATASETS[models.dataset_of(model.card)].content_sha256)
+        if not matches:
+            raise ResultsError(f"{path} holds no row of {name}'s shipped weights on {digits:,} digits at eps "
+                               f"{table1.EPS} with this ensemble: run without --continue-from")
+        kept[name] = row
+    return kept
+
+
 CONVERGED_DEFAULTS = {"digits": 10_000, "budget": ensemble.DEFAULT_BUDGET, "square": "sample", "batch_size": 500}
 CONVERGED_PARTS = (("models",),)
 
 
 def write_converged(results: Path, *, names: list[str] | None = None, digits: int | None = None,
                     budget: int | None = None, square: str | None = None, batch_size: int | None = None,
-                    device: str = "auto", progress: bool = True, store: BatchStore | None = None) -> dict:
+                    device: str = "auto", progress: bool = True, store: BatchStore | None = None,
+                    continue_from: Path | None = None) -> dict:
     """The converged evaluation (evaluation/ensemble.py) of the checkpoints `names` (all MNIST ones when None) into
     converged.json of their dataset's results folder, keeping the other checkpoints' rows from the file already
     there. The file is written after each model, so a long run keeps what it finished; `store` keeps the finished
-    batches of the model under way."""
+    batches of the model under way. `continue_from`: an earlier converged.json whose rows of the same weights, digits
+    and eps stand in for the ensemble, the rounds going on from the digits they left standing."""
     dataset, shipped = checkpoints_of(names)
     run = names or shipped
     path = results_folder(results, dataset) / "converged.json"
@@ -340,13 +365,17 @@ def write_converged(results: Path, *, names: list[str] | None = None, digits: in
         check_earlier(path, earlier, {}, content, kept, {})
         content["models"] = {name: earlier["models"][name] for name in kept}
     images, labels = first_test_digits(options["digits"], torch_device, dataset)
+    earlier_rows = earlier_ensembles(continue_from, run, options["digits"]) if continue_from else {}
     for name in run:
         model = models.load(name, device=torch_device)
         adopted_before = store.adopted if store is not None else 0
         row = ensemble.evaluate(model, images, labels, table1.EPS, budget=options["budget"],
                                 square=options["square"], batch_size=options["batch_size"], store=store,
-                                progress=progress)
+                                earlier=earlier_rows.get(name), progress=progress)
         provenance = model_provenance(model, torch_device)
+        if name in earlier_rows:
+            provenance["evaluated"]["ensemble_from"] = {"file": str(continue_from),
+                                                        **earlier_rows[name]["evaluated"]}
         if store is not None and store.adopted > adopted_before:
             provenance["evaluated"]["adopted"] = {"batches": store.adopted - adopted_before, **store.adopted_from}
         content["models"][name] = {**provenance, **row}

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from explorer.evaluation.effort import AUTOATTACK_STANDARD_GRADIENTS, PRESET_GRADIENTS
 from explorer.evaluation.table1 import EVALUATIONS
 
 ATTACK_COLOURS = {"fgsm": "#636efa", "bim": "#ef553b", "mim": "#00cc96", "pgd": "#ab63fa"}
@@ -138,4 +139,33 @@ def broken_by_chart(shares: dict[str, dict[str, int]], digits: int) -> go.Figure
     figure.update_layout(barmode="stack", height=110 + 50 * len(shares), yaxis={"autorange": "reversed"},
                          xaxis={"range": [0, 100], "title": "share of the test digits (%)"},
                          margin={"t": 20, "b": 40, "l": 90, "r": 10})
+    return figure
+
+
+def effort_chart(curves: dict[str, list[dict]]) -> go.Figure:
+    """Robust accuracy against the gradient evaluations a digit was given (log scale), per model: its converged
+    evaluation stage by stage as a line (clean, each attack, each round, Square), the presets' worst case as
+    diamonds, and where the paper preset, the strong preset and AutoAttack's standard run stop."""
+    figure = go.Figure()
+    for index, (model, points) in enumerate(curves.items()):
+        colour = MODEL_COLOURS[index % len(MODEL_COLOURS)]
+        presets = [p for p in points if "preset" in p["stage"]]
+        stages = [p for p in points if "preset" not in p["stage"]]
+        figure.add_trace(go.Scatter(
+            x=[p["gradients"] for p in stages], y=[100 * p["accuracy"] for p in stages], mode="lines+markers",
+            name=f"{model}, converged evaluation", line={"color": colour}, text=[p["stage"] for p in stages],
+            hovertemplate=f"{model}<br>%{{text}}: %{{y:.2f}}% after %{{x:,}} gradients a digit<extra></extra>"))
+        figure.add_trace(go.Scatter(
+            x=[p["gradients"] for p in presets], y=[100 * p["accuracy"] for p in presets], mode="markers",
+            name=f"{model}, presets", marker={"color": colour, "symbol": "diamond", "size": 11},
+            text=[p["stage"] for p in presets],
+            hovertemplate=f"{model}<br>%{{text}}: %{{y:.2f}}%<extra></extra>"))
+    stops = {"paper preset": PRESET_GRADIENTS["paper"], "strong preset": PRESET_GRADIENTS["strong"],
+             "AutoAttack standard (+ Square)": AUTOATTACK_STANDARD_GRADIENTS}
+    for label, gradients in stops.items():
+        figure.add_vline(x=gradients, line={"dash": "dot", "color": "#888"}, annotation_text=label,
+                         annotation_position="top left", annotation_textangle=-90, annotation_font_size=11)
+    figure.update_layout(height=460, xaxis={"type": "log", "title": "gradient evaluations a standing digit was given"},
+                         yaxis={"title": "robust accuracy at eps 0.3 (%)", "rangemode": "tozero"},
+                         legend={"orientation": "h", "y": -0.2}, margin={"t": 20, "b": 40, "l": 60, "r": 10})
     return figure
