@@ -169,6 +169,7 @@ def test_a_converged_run_begun_on_another_machine_finishes_here_and_its_row_says
 
 def test_another_datasets_models_are_evaluated_into_a_folder_of_their_own(tmp_path, with_fashion_model):
     from explorer import data, models
+    from explorer.models import forward
 
     content = results.write_converged(tmp_path / "results", names=["fashion-new"], digits=20,
                                       batch_size=20, device="cpu", progress=False)
@@ -177,7 +178,7 @@ def test_another_datasets_models_are_evaluated_into_a_folder_of_their_own(tmp_pa
     assert content["made_by"]["data_sha256"] == data.FASHION_MNIST.content_sha256
     assert "Fashion-MNIST test set" in content["made_by"]["digits_are"]
     images, labels = data.load_split("test", "fashion-mnist")
-    wrong = evaluate.misclassified(models.load("fashion-new"), data.to_tensor(images[:20]),
+    wrong = forward.misclassified(models.load("fashion-new"), data.to_tensor(images[:20]),
                                    torch.from_numpy(labels[:20]))
     assert content["models"]["fashion-new"]["clean_accuracy"] == 1 - float(wrong.double().mean())
     with pytest.raises(results.ResultsError, match="learned different datasets"):

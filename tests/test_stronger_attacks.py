@@ -176,14 +176,15 @@ def test_a_slice_of_the_committed_converged_evaluation_re_runs_to_the_same_verdi
     from tqdm import tqdm
 
     from explorer import models
-    from explorer.evaluation import evaluate, results
+    from explorer.evaluation import results
+    from explorer.models import forward
 
     committed = results.committed("converged")["models"][name]["broken_by"][:60]
     images, labels = data.to_tensor(mnist_test[0][:60]), torch.from_numpy(mnist_test[1][:60])
     model = models.load(name)
-    clean_wrong = evaluate.misclassified(model, images, labels)
+    clean_wrong = forward.misclassified(model, images, labels)
     assert clean_wrong.tolist() == [code == ensemble.CLEAN for code in committed]
     # Another batch size gives other random starts, so a digit another component broke may fall here too.
-    newly, _ = ensemble.attack_in_batches(model, images, labels, "apgd-ce", 0.3, clean_wrong, batch_size=60,
-                                          store=None, bar=tqdm(disable=True))
+    newly = ensemble.attack_in_batches(model, images, labels, "apgd-ce", 0.3, clean_wrong, batch_size=60,
+                                       store=None, bar=tqdm(disable=True))["fooled"]
     assert all(newly[i] for i, code in enumerate(committed) if code == "1")

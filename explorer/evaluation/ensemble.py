@@ -28,8 +28,8 @@ from tqdm import tqdm
 from explorer.attacks import odi
 from explorer.attacks.params import params_for
 from explorer.evaluation.batch_store import BatchStore
-from explorer.evaluation.evaluate import misclassified
 from explorer.evaluation.runners import LocalRunner, attack_batch, escalation_batch
+from explorer.models.forward import misclassified
 
 COMPONENTS = ("apgd-ce", "latent", "transfer", "apgd-t")
 ESCALATION = "apgd-odi"

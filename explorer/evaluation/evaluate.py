@@ -13,7 +13,6 @@ from tqdm import tqdm
 from explorer import attacks
 from explorer.evaluation.batch_store import BatchStore
 from explorer.evaluation.runners import LocalRunner, attack_batch
-from explorer.models.forward import in_batches
 
 
 @dataclass
@@ -90,12 +89,6 @@ def fooled_by_any(fooled: Iterable[torch.Tensor | np.ndarray]) -> torch.Tensor:
     """Each digit's worst case over several attacks (and the clean verdict, if given): fooled by at least one. The
     one place a 'worst case over attacks' is taken; the shapes (N,) or (E, N) must agree."""
     return functools.reduce(torch.logical_or, (torch.as_tensor(f) for f in fooled))
-
-
-def misclassified(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 500
-                  ) -> torch.Tensor:
-    """bool (N,) on the CPU: the digits the model gets wrong unattacked."""
-    return (in_batches(model, images, batch_size).argmax(1) != labels).cpu()
 
 
 def robust_accuracy(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, kind: str,

@@ -14,6 +14,7 @@ import torch
 from explorer import attacks
 from explorer.evaluation import evaluate
 from explorer.evaluation.batch_store import BatchStore
+from explorer.models.forward import misclassified
 
 EPS = 0.3
 ROWS = {
@@ -53,7 +54,7 @@ def bits(fooled: torch.Tensor) -> str:
 def evaluate_model(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, preset: str,
                    batch_size: int, progress: bool, store: BatchStore | None = None) -> dict:
     """One row of the table: clean accuracy, accuracy per attack, zero-gradient counts, worst case per digit."""
-    clean_wrong = evaluate.misclassified(model, images, labels, batch_size)
+    clean_wrong = misclassified(model, images, labels, batch_size)
     row = {"No-Attack": 1 - float(clean_wrong.double().mean())}
     zero_gradient, recorded, fooled = {}, {}, [clean_wrong]
     for kind in attacks.KINDS:

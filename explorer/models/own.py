@@ -12,8 +12,8 @@ from pathlib import Path
 import torch
 
 from explorer import data, models
-from explorer.evaluation import evaluate
 from explorer.models import onnx_import
+from explorer.models.forward import misclassified
 from explorer.models.graph_net import GraphError, GraphNet
 from explorer.provenance import code_version, now, sha256_file
 
@@ -54,7 +54,7 @@ def add(source: Path, name: str, embedding: str | None = None, origin: str | Non
     model.eval()
     images, labels = data.load_split("test", dataset)
     with torch.no_grad():
-        wrong = evaluate.misclassified(model, data.to_tensor(images), torch.from_numpy(labels))
+        wrong = misclassified(model, data.to_tensor(images), torch.from_numpy(labels))
     card = {"name": name, "recipe": None, "summary": f"your own model, added from {source.name}", "params": {},
             "seed": None, "data_sha256": data.DATASETS[dataset].content_sha256,
             "clean_accuracy": 1 - float(wrong.float().mean()), "code_version": code_version(), "date": now(),
