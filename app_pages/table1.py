@@ -71,6 +71,13 @@ else:
     st.caption("Robust accuracy against the gradient evaluations each digit still standing was given (log scale). "
                "A line still falling at its right end has not converged; one that flattens has. The models not "
                "drawn fall to 0% at the first attack.")
+    escalated = {name: row for name, row in converged["models"].items() if row.get("rounds")}
+    if escalated:
+        st.subheader("Where the effort went")
+        st.plotly_chart(charts.effort_spent_chart(escalated), key="effort_spent")
+        st.caption("Each digit the ensemble left standing got one restart a round; the half nearest the boundary "
+                   "got the rest. " + " ".join(f"{name}: {row['convergence']['says']}."
+                                               for name, row in escalated.items()))
     broken_by(converged)
     st.caption(f"{results.how_made(converged)}. Every figure is in `results/converged.json`.")
 

@@ -14,7 +14,9 @@ digits they share, in no more time than AutoAttack standard takes.
 from __future__ import annotations
 
 import argparse
+import json
 import time
+from pathlib import Path
 
 import torch
 
@@ -49,6 +51,7 @@ def main() -> None:
     parser.add_argument("--plus-digits", type=int, default=100, help="digits for AutoAttack plus (0: skip it)")
     parser.add_argument("--model", default="triplet-pgd")
     parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--save", type=Path, help="write our evaluation's row (every stage, every digit) here")
     args = parser.parse_args()
 
     model = models.load(args.model)
@@ -61,6 +64,8 @@ def main() -> None:
     ours_seconds = time.perf_counter() - start
     ours_robust = torch.tensor([code == ensemble.ROBUST for code in ours["broken_by"]])
     print(f"ours: {ours['robust_accuracy']:.2%} in {ours_seconds:.0f} s ({ours['convergence']['says']})", flush=True)
+    if args.save:
+        args.save.write_text(json.dumps({**ours, "seconds": round(ours_seconds, 1)}, indent=1))
     standard_robust, standard_seconds = reference(model, x, y, "standard", args.batch)
     print(f"AutoAttack standard: {standard_robust.double().mean():.2%} in {standard_seconds:.0f} s", flush=True)
     plus = None

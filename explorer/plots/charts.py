@@ -169,3 +169,22 @@ def effort_chart(curves: dict[str, list[dict]]) -> go.Figure:
                          yaxis={"title": "robust accuracy at eps 0.3 (%)", "rangemode": "tozero"},
                          legend={"orientation": "h", "y": -0.2}, margin={"t": 20, "b": 40, "l": 60, "r": 10})
     return figure
+
+
+def effort_spent_chart(rows: dict[str, dict]) -> go.Figure:
+    """Where a converged evaluation's escalation spent its effort: per model (rows: name -> converged row with
+    rounds), how many gradient evaluations each digit that entered the rounds was given, split by whether the
+    rounds broke it. The digits nearest the boundary draw the restarts."""
+    figure = make_subplots(rows=1, cols=len(rows), subplot_titles=list(rows), shared_yaxes=True)
+    for column, row in enumerate(rows.values(), start=1):
+        round_codes = {r["code"] for r in row["rounds"]}
+        entered = [(budget, code in round_codes)
+                   for budget, code in zip(row["escalation_budget"], row["broken_by"], strict=True) if budget > 0]
+        for label, colour, broken in (("broken in the rounds", "#d62728", True), ("still standing", "#1f77b4", False)):
+            figure.add_trace(go.Histogram(x=[b for b, was in entered if was == broken], name=label,
+                                          marker_color=colour, showlegend=column == 1, legendgroup=label, nbinsx=30),
+                             row=1, col=column)
+        figure.update_xaxes(title_text="gradient evaluations in the rounds", row=1, col=column)
+    figure.update_layout(barmode="stack", height=360, yaxis={"title": "digits"}, legend={"orientation": "h", "y": -0.3},
+                         margin={"t": 40, "b": 40, "l": 60, "r": 10})
+    return figure
