@@ -150,3 +150,18 @@ def test_the_effort_curves_are_the_committed_numbers_falling_as_effort_grows():
         assert all(a["gradients"] <= b["gradients"] and a["accuracy"] >= b["accuracy"]
                    for a, b in itertools.pairwise(stages))
     assert curves["triplet-pgd"][3]["gradients"] == 101  # APGD-CE: 100 steps and the first point
+
+
+def test_where_the_effort_went_counts_every_digit_that_entered_the_rounds(robust_digits):
+    from explorer.plots import charts
+
+    model, images, labels = robust_digits
+    row = ensemble.evaluate(model, images, labels, components=("apgd-ce",), budget=60, **CHEAP)
+    figure = charts.effort_spent_chart({"triplet-pgd": row}).to_dict()
+    broken, standing = ([x for trace in figure["data"] if trace["name"] == name for x in trace["x"]]
+                        for name in ("broken in the rounds", "still standing"))
+    letters = {r["code"] for r in row["rounds"]}
+    entered = [budget for budget in row["escalation_budget"] if budget > 0]
+    assert sorted(broken + standing) == sorted(entered)
+    assert len(broken) == sum(code in letters for code in row["broken_by"])
+    assert len(entered) == row["rounds"][0]["digits"]
