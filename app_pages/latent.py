@@ -64,8 +64,9 @@ def latent_view(pair: tuple[str, ...], method: str, from_page: bool, images: np.
         moved = (page_digit(name, images[0], int(labels[0]), kind, params) if from_page
                  else migrated(name, images, labels, kind, params, trajectories.EPS_FRAMES))
         _, reference_labels, reference_indices = model_sample(name)
+        spec = data.DATASETS[models.dataset_of(load_model(name).card)]
         panels.append(panel(name, fitted_projection(name, method), reference_labels, reference_indices, moved,
-                            indices))
+                            indices, spec.class_names, spec.item))
     return migration_figure(panels, start_step, paper_style), panels
 
 
@@ -89,8 +90,9 @@ def chosen_digits(choice: str, count: int, seed: int) -> tuple[np.ndarray, np.nd
 
 
 st.title("Latent space (Figure 2)")
-st.markdown("Each faint dot is one of 2,000 clean test digits, placed by its 64-d embedding (the layer the triplet "
-            "loss shapes) and coloured by class. The outlined digits are attacked at growing eps: press **Play**, "
+ITEM = data.DATASETS[current_dataset()].item
+st.markdown(f"Each faint dot is one of 2,000 clean test {ITEM}s, placed by its 64-d embedding (the layer the triplet "
+            f"loss shapes) and coloured by class. The outlined {ITEM}s are attacked at growing eps: press **Play**, "
             "or drag the eps slider under the chart, and watch them leave their cluster for another one.")
 pair = chosen_models()
 
@@ -103,7 +105,8 @@ method = controls[0].radio("2-D view", projection.METHODS, format_func=str.upper
                            help="PCA: a linear map, distances kept as far as two axes can. UMAP: keeps each "
                                 "digit's neighbours, so clusters separate clearly; attacked digits are placed by "
                                 "their nearest clean neighbours in 64-d.")
-choice = controls[1].radio("Digits to attack", list(SAMPLE_CHOICES), format_func=SAMPLE_CHOICES.get,
+choice = controls[1].radio(f"{ITEM.capitalize()}s to attack", list(SAMPLE_CHOICES),
+                           format_func=lambda key: SAMPLE_CHOICES[key].replace("digit", ITEM),
                            horizontal=True, key="latent_digits", disabled=paper_figure)
 count = controls[2].number_input("How many", 1, 100, 20, key="latent_count", disabled=choice != "sample",
                                  help="Every digit is attacked at 11 eps values; PGD-40 on 20 digits takes about "
@@ -138,7 +141,7 @@ st.markdown(" · ".join(summary))
 share_link(links.query(models=pair, digit=None if indices[0] == UNKNOWN or choice != "page" else int(indices[0]),
                        attack=kind, preset=chosen_attack.get("preset", "paper") if params else "paper",
                        eps=float(st.session_state.get("eps", 0.3)), projection=method))
-st.caption("Click any digit to open it on page 1. The axes stay fixed while the digits move, so a long path means "
-           "a large move in the latent space. A digit sitting between clusters in 2-D may still be firmly in one "
-           f"cluster in 64-d: trust the colour (the class the model takes it for). Attack: {kind.upper()}, "
+st.caption(f"Click any {ITEM} to open it on page 1. The axes stay fixed while the {ITEM}s move, so a long path "
+           f"means a large move in the latent space. A {ITEM} sitting between clusters in 2-D may still be firmly in "
+           f"one cluster in 64-d: trust the colour (the class the model takes it for). Attack: {kind.upper()}, "
            f"{attacks.params_for(kind, **params)}. {class_legend()}")

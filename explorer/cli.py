@@ -117,7 +117,9 @@ def draw_figure2(args: argparse.Namespace) -> None:
                               images)
         moved = trajectories.migrate(model, data.to_tensor(images[chosen]), torch.from_numpy(labels[chosen]),
                                   args.attack, preset=args.preset)
-        panels.append(latent_figure.panel(name, view, labels, indices, moved, indices[chosen]))
+        spec = data.DATASETS[models.dataset_of(model.card)]
+        panels.append(latent_figure.panel(name, view, labels, indices, moved, indices[chosen], spec.class_names,
+                                          spec.item))
         print(f"{name:14s} at eps 0.30: {int(moved.fooled[trajectories.EPS_FRAMES.index(0.3)].sum())} of "
               f"{len(chosen)} digits taken for another class")
     figure = latent_figure.migration_figure(panels)

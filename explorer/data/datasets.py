@@ -27,6 +27,7 @@ class DatasetSpec:
     system_folder: Path | None = None  # where a system package installs the IDX files
     install_hint: str = ""  # how to get the files when no source works
     title: str = "MNIST"
+    item: str = "digit"  # what one image is called on the pages
     checkpoint_prefix: str = ""  # before a recipe's name in its checkpoint's: MNIST's models keep the plain names
 
 
@@ -71,6 +72,7 @@ FASHION_MNIST = DatasetSpec(
                  "Ankle boot"),
     system_folder=Path("/usr/share/datasets/fashion-mnist"),
     title="Fashion-MNIST",
+    item="image",
     checkpoint_prefix="fashion-",
     install_hint="install Debian's package (`apt-get install dataset-fashion-mnist`), or put its four IDX .gz "
     "files in a folder and run `explorer data fetch --dataset fashion-mnist --from FOLDER`",

@@ -16,6 +16,7 @@ CLASS_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
 FRAME_MS = 700
 SPACING = 0.05  # between panels, as a fraction of the figure's width
 UNKNOWN = -1  # the test-set index of a digit that is not from the test set (an upload or a drawing)
+DIGITS = tuple(str(digit) for digit in range(10))
 
 
 @dataclass(frozen=True)
@@ -31,19 +32,22 @@ class Panel:
     predictions: np.ndarray  # (E, N)
     labels: np.ndarray  # (N,)
     indices: np.ndarray  # (N,) test-set indices, UNKNOWN for uploads and drawings
+    class_names: tuple[str, ...] = DIGITS  # the dataset's, for the legend, the cluster labels and the hovers
+    item: str = "digit"  # what one image is called: "digit", or "image" for clothing
 
 
 def panel(title: str, view: Projection, reference_labels: np.ndarray, reference_indices: np.ndarray,
-          moved: Trajectories, indices: np.ndarray) -> Panel:
+          moved: Trajectories, indices: np.ndarray, class_names: tuple[str, ...] = DIGITS,
+          item: str = "digit") -> Panel:
     """One model's panel: its reference digits as fitted, and the attacked ones placed in the same view."""
     n_eps, n, dims = moved.embeddings.shape
     paths = view.transform(moved.embeddings.reshape(-1, dims)).reshape(n_eps, n, 2)
     return Panel(title, view.coordinates, reference_labels, reference_indices, moved.eps, paths, moved.predictions,
-                 moved.labels, indices)
+                 moved.labels, indices, class_names, item)
 
 
-def digit_name(index: int) -> str:
-    return "your digit" if index == UNKNOWN else f"test #{index}"
+def digit_name(index: int, item: str = "digit") -> str:
+    return f"your {item}" if index == UNKNOWN else f"test #{index}"
 
 
 def axis_range(values: np.ndarray) -> list[float]:
@@ -67,7 +71,8 @@ def frame_traces(panel: Panel, step: int, column: int) -> list[dict]:
         path_y += [*panel.paths[: step + 1, digit, 1].tolist(), None]
     eps = float(panel.eps[step])
     predicted = panel.predictions[step]
-    hover = [f"{digit_name(int(i))}: true {int(y)}, taken for {int(p)} at eps {eps:.2f}"
+    names = panel.class_names
+    hover = [f"{digit_name(int(i), panel.item)}: true {names[int(y)]}, taken for {names[int(p)]} at eps {eps:.2f}"
              for i, y, p in zip(panel.indices, panel.labels, predicted, strict=True)]
     return [
         {"type": "scatter", "x": path_x, "y": path_y, "mode": "lines",
@@ -75,7 +80,7 @@ def frame_traces(panel: Panel, step: int, column: int) -> list[dict]:
         {"type": "scatter", "x": panel.paths[step, :, 0], "y": panel.paths[step, :, 1], "mode": "markers",
          "marker": {"color": [CLASS_COLOURS[int(p)] for p in predicted], "size": 13, "symbol": "diamond",
                     "line": {"color": "black", "width": 1.5}},
-         "name": "attacked digit (colour: class it is taken for)", "legendgroup": "attacked",
+         "name": f"attacked {panel.item} (colour: class it is taken for)", "legendgroup": "attacked",
          "showlegend": column == 1, "hovertext": hover, "hoverinfo": "text", "customdata": panel.indices[:, None],
          **axes},
     ]
@@ -93,25 +98,25 @@ def migration_figure(panels: list[Panel], start_step: int = 0, paper_style: bool
     hidden = {"showticklabels": False, "showgrid": False, "zeroline": False}
     for column, panel in enumerate(panels, start=1):
         axes = axes_of(column)
-        for digit_class in range(10):
+        for digit_class, class_name in enumerate(panel.class_names):
             chosen = panel.point_labels == digit_class
             traces.append({
                 "type": "scatter", "x": panel.points[chosen, 0], "y": panel.points[chosen, 1], "mode": "markers",
-                "name": str(digit_class), "legendgroup": str(digit_class), "showlegend": column == 1,
+                "name": class_name, "legendgroup": class_name, "showlegend": column == 1,
                 "marker": {"color": CLASS_COLOURS[digit_class], "size": 5, "opacity": 0.35},
                 "customdata": panel.point_indices[chosen, None],
-                "hovertemplate": f"test #%{{customdata[0]}}: class {digit_class}<extra></extra>", **axes})
+                "hovertemplate": f"test #%{{customdata[0]}}: {class_name}<extra></extra>", **axes})
             centre = np.median(panel.points[chosen], axis=0)
             # Beside the cluster, not on it: a label in the cluster's own colour vanishes on top of it.
-            labels.append({"x": centre[0], "y": centre[1], "text": f"<b>{digit_class}</b>", "showarrow": False,
+            labels.append({"x": centre[0], "y": centre[1], "text": f"<b>{class_name}</b>", "showarrow": False,
                            "font": {"size": 16, "color": CLASS_COLOURS[digit_class]}, "yshift": 18,
                            "bgcolor": "rgba(255,255,255,0.75)", "xref": axes["xaxis"], "yref": axes["yaxis"]})
         traces.append({
             "type": "scatter", "x": panel.paths[0, :, 0], "y": panel.paths[0, :, 1], "mode": "markers",
-            "name": "clean digit (start)", "legendgroup": "clean", "showlegend": column == 1,
+            "name": f"clean {panel.item} (start)", "legendgroup": "clean", "showlegend": column == 1,
             "marker": {"color": "white", "size": 11, "symbol": "circle", "line": {"color": "black", "width": 2}},
-            "hovertext": [f"{digit_name(int(i))}: true {int(y)}, clean" for i, y in
-                          zip(panel.indices, panel.labels, strict=True)],
+            "hovertext": [f"{digit_name(int(i), panel.item)}: true {panel.class_names[int(y)]}, clean"
+                          for i, y in zip(panel.indices, panel.labels, strict=True)],
             "hoverinfo": "text", "customdata": panel.indices[:, None], **axes})
         for trace in frame_traces(panel, start_step, column):
             moving.append(len(traces))
