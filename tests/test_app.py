@@ -397,7 +397,8 @@ def test_the_shipped_fashion_models_come_with_the_switch_their_layouts_and_their
         assert not app.exception, app.exception
         figure = json.loads(app.get("plotly_chart")[0].proto.spec)  # Figure 2 speaks of clothing, not digits
         names = {trace.get("name") for trace in figure["data"]}
-        assert set(data.FASHION_MNIST.class_names) <= names and "attacked image (colour: class it is taken for)" in names
+        assert set(data.FASHION_MNIST.class_names) <= names
+        assert "attacked image (colour: class it is taken for)" in names
         assert "2,000 clean test images" in app.markdown[0].value and "digit" not in app.markdown[0].value
         app.switch_page("app_pages/table1.py").run()
         assert not app.exception, app.exception
