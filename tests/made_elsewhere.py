@@ -44,6 +44,7 @@ def export(model: nn.Module, path: Path, shape: tuple[int, ...] = (1, 1, 28, 28)
 def exported_with_defaults(model: nn.Module, path: Path) -> Path:
     """torch.onnx.export as a user calls it: one example image, every other argument left as it is. torch 2.13
     writes the weights to NAME.onnx.data beside it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     torch.onnx.export(model.eval(), (torch.zeros(1, 1, 28, 28),), path)
     return path
 
@@ -64,6 +65,6 @@ def doubling_graph(path: Path, doublings: int = 34) -> Path:
                helper.make_tensor("b", onnx.TensorProto.FLOAT, [10], [0.0] * 10)]
     graph = helper.make_graph(nodes, "doubling", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT,
                                                                                 ["n", 1, 28, 28])],
-                              [helper.make_tensor_value_info("logits", onnx.TensorProto.FLOAT, None)], weights)
+                              [helper.make_tensor_value_info("logits", onnx.TensorProto.FLOAT, ["m", 10])], weights)
     onnx.save_model(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(path))
     return path

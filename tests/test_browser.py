@@ -133,6 +133,8 @@ def test_a_model_uploaded_in_the_sidebar_joins_the_pair_and_a_bad_file_is_refuse
                 fresh.wait_for_selector(IDLE, timeout=30_000)
                 sidebar.get_by_role("button", name="Add", exact=True).click()
                 expect(sidebar.get_by_text(outcome)).to_be_visible(timeout=60_000)
+                fresh.wait_for_selector(IDLE, timeout=30_000)  # each try empties the uploader for the next
+                expect(sidebar.locator("input[type='file']")).to_have_count(1, timeout=30_000)
             expect(fresh.locator(".eps-viewer h3")).to_have_text(["softmax", "their-net"], timeout=90_000)
             expect(fresh.get_by_test_id("stException")).to_have_count(0)
         finally:

@@ -173,7 +173,8 @@ def test_a_model_exported_with_torchs_defaults_is_added_from_its_two_files_and_a
 
     install_exporter()
     torch.manual_seed(0)
-    made = {"convnet": models.ConvNet(), "batchnorm": Theirs(), "relu6-and-padding": Relu6Net()}[kind]
+    made = {"convnet": models.load(ROOT / "checkpoints" / "softmax.safetensors"), "batchnorm": Theirs(),
+            "relu6-and-padding": Relu6Net()}[kind]
     offered = exported_with_defaults(made, tmp_path / "exported" / "model.onnx")
     assert sorted(p.name for p in offered.parent.iterdir()) == ["model.onnx", "model.onnx.data"]
     assert cli.main(["models", "add", str(offered), "--name", "mine"]) == 0
@@ -184,8 +185,16 @@ def test_a_model_exported_with_torchs_defaults_is_added_from_its_two_files_and_a
         torch.testing.assert_close(loaded(images), made(images), atol=1e-4, rtol=1e-4)
     adversarial = attacks.attack(loaded, images, labels, "pgd", 0.3)
     assert float((adversarial - images).abs().max()) <= 0.3 + 1e-6
-    with torch.no_grad():
-        assert (loaded(adversarial).argmax(1) != labels).sum() > (loaded(images).argmax(1) != labels).sum()
+    gradients = []
+    for model in (loaded, made):  # the attacks' gradients reach the pixels as they do through the original
+        pixels = images[:8].clone().requires_grad_(True)
+        nn.functional.cross_entropy(model(pixels), labels[:8]).backward()
+        gradients.append(pixels.grad)
+    assert gradients[0].abs().sum() > 0
+    torch.testing.assert_close(gradients[0], gradients[1], atol=1e-6, rtol=1e-3)
+    if kind == "convnet":  # a trained model: the attack fools it
+        with torch.no_grad():
+            assert (loaded(adversarial).argmax(1) != labels).sum() > (loaded(images).argmax(1) != labels).sum()
     ops = {node["op"] for node in loaded.card["graph"]["nodes"]}
     if kind == "relu6-and-padding":
         assert {"Clip", "Pad"} <= ops
