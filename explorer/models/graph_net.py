@@ -195,7 +195,7 @@ class GraphError(ValueError):
 
 # A graph is data, but not free: 34 Concat(x, x) nodes ask for 2^34 copies of the input. The values one pass makes
 # (all of them are kept for the gradient) may not add up to more than this many numbers per image in the batch:
-# 8 MB of float32, where the explorer's ConvNet makes about 100,000. Checked before each node that can make more
+# 8 MB of float32, where the explorer's ConvNet makes about 176,000. Checked before each node that can make more
 # than it takes, and after every node.
 MAX_VALUES_PER_IMAGE = 1 << 21
 
