@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import plotly.graph_objects as go
@@ -163,9 +164,13 @@ def effort_chart(curves: dict[str, list[dict]]) -> go.Figure:
     stops = {"paper preset": PRESET_GRADIENTS["paper"], "strong preset": PRESET_GRADIENTS["strong"],
              "AutoAttack standard (+ Square)": AUTOATTACK_STANDARD_GRADIENTS}
     for label, gradients in stops.items():
-        figure.add_vline(x=gradients, line={"dash": "dot", "color": "#888"}, annotation_text=label,
-                         annotation_position="top left", annotation_textangle=-90, annotation_font_size=11)
-    figure.update_layout(height=460, xaxis={"type": "log", "title": "gradient evaluations a standing digit was given"},
+        figure.add_vline(x=gradients, line={"dash": "dot", "color": "#888"})
+        # an annotation on a log axis is placed by the logarithm of its value, a line by the value itself
+        figure.add_annotation(x=math.log10(gradients), y=1, yref="paper", text=label, textangle=-90,
+                              showarrow=False, xanchor="right", yanchor="top", font={"size": 11, "color": "#555"})
+    largest = max([p["gradients"] for points in curves.values() for p in points] + list(stops.values()))
+    figure.update_layout(height=460, xaxis={"type": "log", "title": "gradient evaluations a standing digit was given",
+                                            "range": [-0.1, math.log10(largest) + 0.2]},
                          yaxis={"title": "robust accuracy at eps 0.3 (%)", "rangemode": "tozero"},
                          legend={"orientation": "h", "y": -0.2}, margin={"t": 20, "b": 40, "l": 60, "r": 10})
     return figure
