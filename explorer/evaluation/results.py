@@ -356,8 +356,8 @@ def write_converged(results: Path, *, names: list[str] | None = None, digits: in
                                   components=[{"attack": kind, "params": ensemble.params_for(kind).as_record()}
                                               for kind in ensemble.COMPONENTS],
                                   escalation={"attack": ensemble.ESCALATION,
-                                              "rounds": "round 1: 100 steps x 4 restarts; each later one doubles "
-                                                        "steps or restarts in turn",
+                                              "first_round": ensemble.round_settings(1),
+                                              "later_rounds": "each doubles the steps or the restarts in turn",
                                               "tolerance": ensemble.TOLERANCE},
                                   square_sample=dict(zip(("share", "fewest"), ensemble.SQUARE_SAMPLE, strict=True))),
                "models": {}}
