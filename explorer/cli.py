@@ -147,17 +147,17 @@ def evaluate_models(args: argparse.Namespace) -> None:
     import json
 
     from explorer import runtime
-    from explorer.evaluation import results
+    from explorer.evaluation import reports, results
     from explorer.evaluation.batch_store import BatchStore
 
     if not (args.latent or args.table1 or args.sweeps or args.converged):
         raise ValueError("say what to evaluate: --table1, --sweeps, --converged and/or --latent")
     if args.models and (args.table1 or args.sweeps):
-        results.rows_to_run(args.models)  # refuse a model Table 1 lacks before any long run starts
-    dataset, _ = results.checkpoints_of(args.models)  # one dataset a run, refused here if they are mixed
+        reports.rows_to_run(args.models)  # refuse a model Table 1 lacks before any long run starts
+    dataset, _ = reports.checkpoints_of(args.models)  # one dataset a run, refused here if they are mixed
     folder = results.results_folder(args.results, dataset)
     if args.latent:
-        result = results.write_latent(args.results, names=args.models)
+        result = reports.write_latent(args.results, names=args.models)
         for name, row in result["models"].items():
             print(f"{name:14s} intra/inter {row['intra_inter_ratio']:.3f}  silhouette {row['silhouette']:.3f}  "
                   f"5-NN accuracy {row['knn5_accuracy']:.2%}")
@@ -185,17 +185,17 @@ def evaluate_models(args: argparse.Namespace) -> None:
         if stores:
             runtime.keep_freed_memory()  # hours of attacks ahead: see runtime.py
         if args.sweeps:  # before the table, whose flags read the sweeps
-            results.write_sweeps(args.results, names=args.models, digits=args.sweep_digits,
+            reports.write_sweeps(args.results, names=args.models, digits=args.sweep_digits,
                                  batch_size=args.sweep_batch_size, device=args.device, store=stores["sweeps"])
             print(f"wrote {args.results / 'sweeps.json'}")
         if args.table1:
-            content = results.write_table1(args.results, names=args.models, digits=args.digits,
+            content = reports.write_table1(args.results, names=args.models, digits=args.digits,
                                            strong_digits=args.strong_digits, check_digits=args.check_digits,
                                            batch_size=args.batch_size, device=args.device, store=stores["table1"])
             print((args.results / "table1.md").read_text())
             print(f"wrote {args.results / 'table1.json'} and table1.md ({len(json.dumps(content)):,} bytes)")
         if args.converged:
-            content = results.write_converged(args.results, names=args.models, digits=args.converged_digits,
+            content = reports.write_converged(args.results, names=args.models, digits=args.converged_digits,
                                               budget=args.budget, square=args.square, batch_size=args.batch_size,
                                               device=args.device, store=stores["converged"],
                                               continue_from=args.continue_from)

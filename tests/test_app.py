@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from explorer import attacks, data
 from explorer.data import uploads
-from explorer.evaluation import results, sweeps
+from explorer.evaluation import reports, results, sweeps
 
 
 def run_app(**link: str) -> AppTest:
@@ -414,7 +414,7 @@ def test_another_datasets_table1_page_shows_its_converged_evaluation(tmp_path, m
     import streamlit as st
 
     monkeypatch.setattr(results, "COMMITTED", tmp_path / "results")
-    row = results.write_converged(tmp_path / "results", names=["fashion-new"], digits=20,
+    row = reports.write_converged(tmp_path / "results", names=["fashion-new"], digits=20,
                                   batch_size=20, device="cpu", progress=False)["models"]["fashion-new"]
     st.cache_resource.clear()
     st.cache_data.clear()

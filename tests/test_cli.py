@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from explorer import cli, runtime
-from explorer.evaluation import results
+from explorer.evaluation import reports
 from explorer.plots import gallery
 
 
@@ -96,7 +96,7 @@ def test_an_interrupted_evaluation_says_how_to_go_on(tmp_path, monkeypatch, caps
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(results, "write_sweeps", interrupted)
+    monkeypatch.setattr(reports, "write_sweeps", interrupted)
     monkeypatch.setattr(runtime, "keep_freed_memory", lambda: False)  # keep the test process's own allocator
     with pytest.raises(SystemExit) as stopped:
         cli.main(["evaluate", "--sweeps", "--runs", str(tmp_path)])

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from explorer import attacks
-from explorer.evaluation import evaluate, results, table1
+from explorer.evaluation import evaluate, reports, results, table1
 from explorer.evaluation.batch_store import BatchStore
 
 
@@ -29,7 +29,7 @@ def run_of_each_row(caption: str) -> dict[str, str]:
 def test_one_model_re_runs_into_the_table_and_the_others_rows_stay(tmp_path):
     earlier = shrunk_table1(tmp_path, digits=4)
     store = BatchStore(tmp_path / "batches")
-    content = results.write_table1(tmp_path, names=["triplet"], progress=False, store=store)  # settings from the file
+    content = reports.write_table1(tmp_path, names=["triplet"], progress=False, store=store)  # settings from the file
     assert not store.folder.exists()  # emptied once the file it served is written
     for part in ("models", "sensitivity", "tables"):
         assert list(content[part]) == list(earlier[part])  # same order, same keys
@@ -48,17 +48,17 @@ def test_one_model_re_runs_into_the_table_and_the_others_rows_stay(tmp_path):
 
 def test_a_re_run_refuses_a_file_it_cannot_join(tmp_path):
     with pytest.raises(results.ResultsError, match="does not exist yet"):
-        results.write_table1(tmp_path, names=["triplet"], progress=False)
+        reports.write_table1(tmp_path, names=["triplet"], progress=False)
     shrunk_table1(tmp_path, digits=4)
     with pytest.raises(results.ResultsError, match=r"other settings \(strong\)"):
-        results.write_table1(tmp_path, names=["triplet"], strong_digits=5, progress=False)
+        reports.write_table1(tmp_path, names=["triplet"], strong_digits=5, progress=False)
     with pytest.raises(results.ResultsError, match="not a Table 1 model: nope"):
-        results.write_table1(tmp_path, names=["nope"], progress=False)
+        reports.write_table1(tmp_path, names=["nope"], progress=False)
     changed = json.loads((tmp_path / "table1.json").read_text())
     changed["models"]["Softmax"]["weights_sha256"] = "0" * 64
     results.write_json(tmp_path / "table1.json", changed)
     with pytest.raises(results.ResultsError, match="holds softmax as it was before its checkpoint changed"):
-        results.write_table1(tmp_path, names=["triplet"], progress=False)
+        reports.write_table1(tmp_path, names=["triplet"], progress=False)
 
 
 def test_sweeps_and_latent_refuse_the_same_way(tmp_path):
@@ -66,23 +66,23 @@ def test_sweeps_and_latent_refuse_the_same_way(tmp_path):
     sweeps["eps"] = sweeps["eps"][:-1]
     results.write_json(tmp_path / "sweeps.json", sweeps)
     with pytest.raises(results.ResultsError, match=r"other settings \(eps\)"):
-        results.write_sweeps(tmp_path, names=["triplet"], progress=False)
+        reports.write_sweeps(tmp_path, names=["triplet"], progress=False)
     latent = results.committed("latent")
     del latent["models"]["softmax"]
     results.write_json(tmp_path / "latent.json", latent)
     with pytest.raises(results.ResultsError, match="has no row for softmax"):
-        results.write_latent(tmp_path, names=["triplet"])
+        reports.write_latent(tmp_path, names=["triplet"])
 
 
 def test_a_damaged_file_is_refused_before_any_attack_runs(tmp_path):
     (tmp_path / "table1.json").write_text('{"made_by": ')
     with pytest.raises(results.ResultsError, match=r"table1\.json is damaged or older than this code"):
-        results.write_table1(tmp_path, names=["triplet"], progress=False)
+        reports.write_table1(tmp_path, names=["triplet"], progress=False)
     partial = results.committed("table1")
     del partial["sensitivity"]["strong"]["Softmax"]  # a row the merge would only miss after hours of attacks
     results.write_json(tmp_path / "table1.json", partial)
     with pytest.raises(results.ResultsError, match=r"has no row for softmax in sensitivity\.strong"):
-        results.write_table1(tmp_path, names=["triplet"], progress=False)
+        reports.write_table1(tmp_path, names=["triplet"], progress=False)
 
 
 def test_an_interrupted_evaluation_goes_on_from_its_finished_batches(tmp_path, digits, softmax_model, monkeypatch):
@@ -126,20 +126,20 @@ def test_an_interrupted_evaluation_goes_on_from_its_finished_batches(tmp_path, d
 
 
 def test_the_converged_file_takes_one_model_at_a_time_and_refuses_other_settings(tmp_path):
-    first = results.write_converged(tmp_path, names=["triplet"], digits=12, budget=500, batch_size=6,
+    first = reports.write_converged(tmp_path, names=["triplet"], digits=12, budget=500, batch_size=6,
                                     progress=False)
     row = first["models"]["triplet"]
     assert row["digits"] == 12 and len(row["broken_by"]) == 12 and row["convergence"]["budget"] == 500
     assert row["robust_accuracy"] == row["broken_by"].count(".") / 12
     assert first["made_by"]["components"][0] == {"attack": "apgd-ce", "params": attacks.params_for("apgd-ce")
                                                  .as_record()}
-    second = results.write_converged(tmp_path, names=["triplet-fgsm"], progress=False)  # settings from the file
+    second = reports.write_converged(tmp_path, names=["triplet-fgsm"], progress=False)  # settings from the file
     assert list(second["models"]) == ["triplet", "triplet-fgsm"] and second["models"]["triplet"] == row
     assert second["models"]["triplet-fgsm"]["convergence"]["budget"] == 500
     with pytest.raises(results.ResultsError, match="other settings"):
-        results.write_converged(tmp_path, names=["triplet-fgsm"], digits=24, progress=False)
+        reports.write_converged(tmp_path, names=["triplet-fgsm"], digits=24, progress=False)
     with pytest.raises(results.ResultsError, match="no checkpoint named"):
-        results.write_converged(tmp_path, names=["dropout"], progress=False)
+        reports.write_converged(tmp_path, names=["dropout"], progress=False)
 
 
 def test_a_converged_run_begun_on_another_machine_finishes_here_and_its_row_says_so(tmp_path, monkeypatch):
@@ -148,7 +148,7 @@ def test_a_converged_run_begun_on_another_machine_finishes_here_and_its_row_says
         there = BatchStore(tmp_path / "batches")
     monkeypatch.setattr(there, "clear", lambda: None)  # that machine stopped before writing its file
     settings = {"names": ["triplet"], "digits": 12, "batch_size": 6, "progress": False}
-    made_there = results.write_converged(tmp_path / "there", store=there, **settings)["models"]["triplet"]
+    made_there = reports.write_converged(tmp_path / "there", store=there, **settings)["models"]["triplet"]
     finished_there = len(there)
 
     def no_attack(*args, **kwargs):
@@ -156,9 +156,9 @@ def test_a_converged_run_begun_on_another_machine_finishes_here_and_its_row_says
 
     monkeypatch.setattr(attacks, "run", no_attack)
     with pytest.raises(AssertionError, match="attacked again"):  # by default only this machine's batches count
-        results.write_converged(tmp_path / "here", store=BatchStore(tmp_path / "batches"), **settings)
+        reports.write_converged(tmp_path / "here", store=BatchStore(tmp_path / "batches"), **settings)
     here = BatchStore(tmp_path / "batches", adopt="cpu/9.9.9")
-    content = results.write_converged(tmp_path / "here", store=here, **settings)
+    content = reports.write_converged(tmp_path / "here", store=here, **settings)
     row = content["models"]["triplet"]
     assert row["broken_by"] == made_there["broken_by"] and row["robust_accuracy"] == made_there["robust_accuracy"]
     assert row["evaluated"]["adopted"] == {"batches": finished_there, "device": "cpu", "torch": "9.9.9"}
@@ -171,7 +171,7 @@ def test_another_datasets_models_are_evaluated_into_a_folder_of_their_own(tmp_pa
     from explorer import data, models
     from explorer.models import forward
 
-    content = results.write_converged(tmp_path / "results", names=["fashion-new"], digits=20,
+    content = reports.write_converged(tmp_path / "results", names=["fashion-new"], digits=20,
                                       batch_size=20, device="cpu", progress=False)
     assert (tmp_path / "results" / "fashion-mnist" / "converged.json").is_file()
     assert not (tmp_path / "results" / "converged.json").exists()
@@ -182,7 +182,7 @@ def test_another_datasets_models_are_evaluated_into_a_folder_of_their_own(tmp_pa
                                    torch.from_numpy(labels[:20]))
     assert content["models"]["fashion-new"]["clean_accuracy"] == 1 - float(wrong.double().mean())
     with pytest.raises(results.ResultsError, match="learned different datasets"):
-        results.write_converged(tmp_path / "results", names=["softmax", "fashion-new"], digits=20)
+        reports.write_converged(tmp_path / "results", names=["softmax", "fashion-new"], digits=20)
 
 
 def test_a_converged_run_continues_from_the_committed_ensemble_of_the_same_weights_and_digits(tmp_path, monkeypatch):
@@ -193,11 +193,11 @@ def test_a_converged_run_continues_from_the_committed_ensemble_of_the_same_weigh
         raise AssertionError("a digit was attacked again")
 
     monkeypatch.setattr(attacks, "run", no_attack)
-    content = results.write_converged(tmp_path, names=["triplet"], continue_from=committed, progress=False)
+    content = reports.write_converged(tmp_path, names=["triplet"], continue_from=committed, progress=False)
     row, before = content["models"]["triplet"], results.committed("converged")["models"]["triplet"]
     assert row["broken_by"] == before["broken_by"] and row["robust_accuracy"] == 0 and row["converged"]
     assert row["evaluated"]["ensemble_from"]["code_version"] == before["evaluated"]["code_version"]
     with pytest.raises(results.ResultsError, match="no row of triplet's shipped weights on 12 digits"):
-        results.write_converged(tmp_path, names=["triplet"], digits=12, continue_from=committed, progress=False)
+        reports.write_converged(tmp_path, names=["triplet"], digits=12, continue_from=committed, progress=False)
     with pytest.raises(results.ResultsError, match="cannot read the converged rows"):
-        results.write_converged(tmp_path, names=["triplet"], continue_from=tmp_path / "none.json", progress=False)
+        reports.write_converged(tmp_path, names=["triplet"], continue_from=tmp_path / "none.json", progress=False)

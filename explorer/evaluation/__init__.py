@@ -1,4 +1,5 @@
 """Evaluation: per-digit outcomes of attacks over many digits (evaluate.py), Table 1 and its flags (table1.py), eps
-sweeps (sweeps.py), the result files with their provenance (results.py), finished batches kept for resuming
-(batch_store.py) and who attacks them (runners.py: this process or Ray), the converged evaluation (ensemble.py),
-robust accuracy against effort (effort.py) and the gradient-masking lens (lens.py)."""
+sweeps (sweeps.py), the result files and their reader (results.py), what `explorer evaluate`
+writes into them (reports.py), finished batches kept for resuming (batch_store.py) and who attacks them
+(runners.py: this process or Ray), the converged evaluation (ensemble.py), robust accuracy against effort
+(effort.py) and the gradient-masking lens (lens.py)."""
