@@ -318,7 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
                            "(default 10,000)")
     evaluator.add_argument("--budget", type=int, help="the converged evaluation's escalation stops before a round "
                            "would give a digit more than this many gradient evaluations, and says it has not "
-                           f"converged (default {DEFAULT_BUDGET:,}: up to 4 rounds)")
+                           f"converged (default {DEFAULT_BUDGET:,}: up to 5 rounds)")
     evaluator.add_argument("--continue-from", type=Path, metavar="CONVERGED_JSON", help="escalate from the digits an "
                            "earlier converged evaluation of the same weights and digits left standing, keeping its "
                            "ensemble's verdicts (and their record) instead of running it again")

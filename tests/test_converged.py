@@ -76,6 +76,25 @@ def test_a_budget_too_small_for_a_doubling_is_not_converged(robust_digits):
     assert result["convergence"]["says"].startswith(f"not converged after budget {first}")
 
 
+def test_a_rounds_restarts_go_by_successive_halving_to_the_digits_nearest_the_boundary(robust_digits):
+    """Eight restarts: one for every digit, one more for the nearest half of the survivors, two for the nearest
+    quarter, four for the nearest eighth; a digit that drew more stood nearer the boundary than one that drew less."""
+    from explorer.attacks import odi
+    from explorer.evaluation.runners import escalation_batch
+
+    model, images, labels = robust_digits
+    out = escalation_batch(model, images=images, labels=labels, eps=0.1, seed=0, steps=3, restarts=8,
+                           already_fooled=torch.zeros(1, 32, dtype=torch.bool))
+    restarts = out["budget"][0] // (3 + odi.DIVERSIFYING_STEPS + 1)
+    assert set(restarts.tolist()) <= {1, 2, 4, 8} and (restarts == 1).any() and (restarts == 8).any()
+    for fewer, more in itertools.pairwise((1, 2, 4, 8)):
+        assert (restarts >= more).sum() <= -(-int((restarts >= fewer).sum()) // 2)
+    standing = ~out["fooled"][0]
+    margin = out["margin"][0]
+    assert margin[standing & (restarts > 1)].max() <= margin[standing & (restarts == 1)].min()
+    assert torch.isinf(margin[~standing]).all() and (margin[standing] > 0).all()
+
+
 class Quantised(nn.Module):
     """softmax behind a rounding of its input: a zero gradient everywhere, the textbook masked model."""
 

@@ -23,9 +23,10 @@ import torch
 from explorer import files
 from explorer.evaluation.runners import LocalRunner, Runner
 
-# everything a batch's outcome depends on: the attacks, and the jobs that run them
+# everything a batch's outcome depends on beyond its key's settings: the attacks, and the jobs that run them (an
+# evaluation's orchestration, which decides the batches, their settings and what stands, is in the key already)
 _ATTACK_CODE = [*sorted((Path(__file__).parents[1] / "attacks").glob("*.py")),
-                *(Path(__file__).with_name(name) for name in ("evaluate.py", "runners.py", "ensemble.py"))]
+                *(Path(__file__).with_name(name) for name in ("evaluate.py", "runners.py"))]
 DEVICE_TYPES = ("cpu", "cuda", "mps")
 BOOLEAN = ("fooled", "zero_gradient")
 

@@ -5,8 +5,9 @@ finding anything.
    its four): APGD-CE (100 gradients a digit), the latent attack (100), the transfer attack (100 on the source,
    none on the target) and APGD-T (9 targets, 100 each). A digit misclassified clean counts as broken by "clean".
 2. Escalation rounds on the digits still standing: APGD-CE from output-diversified starts (ODI), each round twice
-   the last one's budget (steps and restarts doubled in turn), the restarts after a digit's first going to the half
-   nearest the boundary (A3). It has converged when a round that doubled the budget broke at most half a point's
+   the last one's budget (steps and restarts doubled in turn), its restarts spent by successive halving on the
+   digits nearest the boundary (A3): one for every digit, one more for the nearest half, two for the nearest
+   quarter, and so on. It has converged when a round that doubled the budget broke at most half a point's
    worth of the digits (Carlini et al.: doubling iterations and restarts must change nothing); it stops unconverged
    when the next round would give a digit more than `budget` gradient evaluations, and says what its last round
    still broke.
@@ -34,7 +35,7 @@ from explorer.models.forward import misclassified
 COMPONENTS = ("apgd-ce", "latent", "transfer", "apgd-t")
 ESCALATION = "apgd-odi"
 TOLERANCE = 0.005  # half a point of robust accuracy
-DEFAULT_BUDGET = 8_000  # escalation gradients a digit may receive: rounds 1-4 (6,072 at most)
+DEFAULT_BUDGET = 13_000  # escalation gradients a digit may receive: rounds 1-5 (12,520 at most)
 SQUARE_MODES = ("sample", "all")
 SQUARE_SAMPLE = (0.05, 20)  # the share of the standing digits Square tries first, and the fewest it tries
 ROBUST, CLEAN, SQUARE, CHECK = ".", "c", "S", "+"  # codes of `broken_by`: a component's is its number from 1, a

@@ -38,32 +38,33 @@ def attack_batch(model: torch.nn.Module, *, images: torch.Tensor, labels: torch.
 def escalation_batch(model: torch.nn.Module, *, images: torch.Tensor, labels: torch.Tensor, eps: float, seed: int,
                      steps: int, restarts: int, already_fooled: torch.Tensor) -> dict[str, torch.Tensor]:
     """One batch of a converged evaluation's escalation round: APGD-CE from output-diversified starts on the digits
-    not `already_fooled` ((1, N) bool), one restart each, then the other `restarts - 1` only for the half of the
-    survivors nearest the boundary (the smallest margin, true logit minus the best other, at their best point), as
-    A3 spends its budget. Returns fooled and zero_gradient ((1, N) bool), each digit's margin at its best point
-    (float, inf for digits fooled) and the gradient evaluations it was given (int)."""
+    not `already_fooled` ((1, N) bool), its `restarts` spent by successive halving: one restart for every digit, one
+    more for the half of the survivors nearest the boundary (the smallest margin, true logit minus the best other, at
+    their best point), two more for the nearest quarter, four for the nearest eighth, ..., so only the nearest
+    1/restarts get them all and a digit far from the boundary stops drawing budget (A3's adaptive allocation).
+    Returns fooled and zero_gradient ((1, N) bool), each digit's margin at its best point (float, inf for digits
+    fooled) and the gradient evaluations it was given (int)."""
     per_restart = steps + odi.DIVERSIFYING_STEPS + 1
-    first = attacks.run(model, images, labels, "apgd-odi", eps, seed=seed, steps=steps, restarts=1,
-                        already_fooled=already_fooled)
-    standing = ~first.fooled[0]
-    with torch.no_grad():
-        logits = model(first.adversarial[0])
-    margin = -per_digit_loss(logits, labels.to(logits.device), "margin").cpu()
-    budget = torch.where(already_fooled[0].cpu(), 0, per_restart)
-    fooled, zero = first.fooled.cpu(), first.zero_gradient.cpu()
-    if restarts > 1 and standing.any():
-        near = standing.cpu() & (margin <= margin[standing.cpu()].median())
-        rest = attacks.run(model, images, labels, "apgd-odi", eps, seed=seed + 1, steps=steps, restarts=restarts - 1,
-                           already_fooled=~near[None].to(images.device))
-        fooled |= rest.fooled.cpu() & near
-        zero |= rest.zero_gradient.cpu() & near
-        budget = budget + near * (restarts - 1) * per_restart
+    fooled = torch.zeros_like(already_fooled, device="cpu")
+    zero = torch.zeros_like(fooled)
+    margin = torch.full((len(images),), float("inf"))
+    budget = torch.zeros(len(images), dtype=torch.int32)
+    attacking, given, spent = ~already_fooled[0].cpu(), 1, 0
+    while given and attacking.any():
+        result = attacks.run(model, images, labels, "apgd-odi", eps, seed=seed + spent, steps=steps, restarts=given,
+                             already_fooled=~attacking[None].to(images.device))
+        fooled |= result.fooled.cpu() & attacking
+        zero |= result.zero_gradient.cpu() & attacking
+        budget += attacking * given * per_restart
         with torch.no_grad():
-            logits = model(rest.adversarial[0])
-        margin = torch.where(near, torch.minimum(margin, -per_digit_loss(logits, labels.to(logits.device),
-                                                                          "margin").cpu()), margin)
+            reached = -per_digit_loss(model(result.adversarial[0]), labels.to(images.device), "margin").cpu()
+        margin = torch.where(attacking, torch.minimum(margin, reached), margin)
+        spent += given
+        standing = attacking & ~fooled[0]
+        attacking = standing & (margin <= margin[standing].median()) if standing.any() else standing
+        given = min(spent, restarts - spent)
     return {"fooled": fooled, "zero_gradient": zero, "margin": margin.masked_fill(fooled[0], float("inf"))[None],
-            "budget": budget.to(torch.int32)[None]}
+            "budget": budget[None]}
 
 
 class Runner(Protocol):
