@@ -3,8 +3,18 @@
 import streamlit as st
 
 from app_pages.own_model import add_model_form
-from app_pages.shared import follow_link, models_of_dataset, show_link_notices, switch_dataset, usable, warm_up_umap
+from app_pages.shared import (
+    build_view,
+    follow_link,
+    item,
+    models_of_dataset,
+    show_link_notices,
+    switch_dataset,
+    usable,
+    warm_up_umap,
+)
 from explorer import data
+from explorer.web.view import attack_page_title
 
 st.set_page_config(page_title="Latent robustness explorer", page_icon=":material/search:", layout="wide")
 
@@ -20,10 +30,11 @@ with st.sidebar:
         help="Softmax is the cross-entropy baseline; triplet is the paper's method (Table 1: Ours)."))
     add_model_form()
 show_link_notices()
+build_view()  # what every page shows: dataset, models, digit, attack, eps
 
 warm_up_umap()
 st.navigation([
-    st.Page("app_pages/attack.py", title="Attack a digit", icon=":material/my_location:", default=True),
+    st.Page("app_pages/attack.py", title=attack_page_title(item()), icon=":material/my_location:", default=True),
     st.Page("app_pages/latent.py", title="Latent space (Figure 2)", icon=":material/scatter_plot:"),
     st.Page("app_pages/budget.py", title="Epsilon budget", icon=":material/show_chart:"),
     st.Page("app_pages/table1.py", title="Table 1", icon=":material/table_chart:"),

@@ -1,6 +1,5 @@
 """Page 1: attack one digit (from the test set, an upload or a drawing) and compare the two models side by side."""
 
-import dataclasses
 import hashlib
 from pathlib import Path
 
@@ -11,10 +10,13 @@ import torch
 from app_pages.shared import (
     ATTACKING,
     EPS_GRID,
+    choose,
     chosen_models,
     class_names,
     current_dataset,
+    current_view,
     has_response,
+    item,
     load_model,
     preset_radio,
     response,
@@ -24,7 +26,9 @@ from app_pages.shared import (
 from explorer import attacks, data
 from explorer.data import uploads
 from explorer.plots import figures
-from explorer.web import eps_view, links
+from explorer.web import eps_view, view
+from explorer.web.links import EPS_OVER_STEPS, LIMITS
+from explorer.web.view import Digit, attack_page_title
 
 SOURCES = {"test": "Test set", "upload": "Upload a picture", "draw": "Draw"}
 # The eps view draws in the browser: moving the slider never waits for the server (assets/eps_viewer.*).
@@ -76,7 +80,7 @@ def select_at_random() -> None:
     select(int(np.random.default_rng().integers(len(sample()[1]))))
 
 
-def from_test_set() -> tuple[np.ndarray, int, str]:
+def from_test_set() -> Digit:
     """The digit chosen from the bundled sample: by class and rank, by test index, at random or from the strip."""
     images, labels, indices = sample()
     controls = st.columns(4, vertical_alignment="bottom")
@@ -89,7 +93,7 @@ def from_test_set() -> tuple[np.ndarray, int, str]:
                           on_change=select_by_index,
                           format_func=lambda i: f"#{i}", persist_state="session",
                           help=f"Any of the {len(indices):,} test images bundled with the app (type to search)")
-    controls[3].button("Random digit", icon=":material/casino:", on_click=select_at_random)
+    controls[3].button(f"Random {item()}", icon=":material/casino:", on_click=select_at_random)
     which = st.session_state["which"]
     position = int(of_class[which])
     start = which // STRIP * STRIP
@@ -98,9 +102,7 @@ def from_test_set() -> tuple[np.ndarray, int, str]:
         column.image(figures.digit_image(images[candidate] / 255, 2))
         column.button(f"#{indices[candidate]}", key=f"thumb-{candidate}", on_click=select, args=(int(candidate),),
                       type="primary" if candidate == position else "secondary", width="stretch")
-    # The same pixels the CLI and the evaluations attack, to the last bit
-    image = data.to_tensor(images[position : position + 1])[0, 0].numpy()
-    return image, int(labels[position]), f"test digit #{indices[position]}"
+    return view.test_digit(images, labels, indices, position, item())
 
 
 def show_prepared(prepared: uploads.Prepared) -> None:
@@ -146,34 +148,46 @@ def from_drawing() -> tuple[np.ndarray, str] | None:
     return prepared.digit, "drawing"
 
 
-def attack_params(kind: str, preset_name: str) -> attacks.AttackParams:
-    """The advanced parameters, starting from the chosen preset. Keys carry the attack and preset so each keeps
-    its own."""
-    preset = attacks.params_for(kind, preset_name)
-    single = kind == "fgsm"
+def chosen_attack(kind: str, preset_name: str, shown: attacks.Attack) -> attacks.Attack:
+    """The attack the widgets make: the preset's parameters with the user's changes. Keys carry the attack and
+    preset so each keeps its own; they start from the view's attack when it is of this kind and preset (the user's
+    or a link's changes), else from the preset."""
+    preset = attacks.preset_params(kind, preset_name)
+    start = shown.params if (shown.kind, shown.preset) == (kind, preset_name) else preset
     tag = f"{kind}-{preset_name}"
+    for name in ("steps", "step_size", "restarts", "random_start", "decay", "loss"):
+        st.session_state.setdefault(f"{name}-{tag}", getattr(start, name))
+    single = kind == "fgsm"
+
+    def was(name: str, value: object) -> str:
+        return f"The {preset_name} preset's: {EPS_OVER_STEPS if value is None else value}."
+
     with st.expander(f"Advanced attack parameters (start: the {preset_name} preset)"):
         columns = st.columns(3)
-        steps = columns[0].number_input("Steps", 1, 100, preset.steps, key=f"steps-{tag}", disabled=single,
-                                        help="FGSM is one step by definition")
-        step_size = columns[1].number_input(
-            "Step size", 0.001, 0.5, preset.step_size, 0.005, format="%.3f", key=f"step_size-{tag}",
-            disabled=single, placeholder="eps / steps",
-            help="Empty means eps / steps (FGSM: one step of eps). PGD's preset is Madry's 0.01.")
+        steps = columns[0].number_input("Steps", *LIMITS["steps"], key=f"steps-{tag}", disabled=single,
+                                        help=f"FGSM is one step by definition. {was('steps', preset.steps)}")
+        step_size = columns[1].number_input(  # value None: the field may be empty (eps / steps)
+            "Step size", *LIMITS["step_size"], None, step=0.005, format="%.3f", key=f"step_size-{tag}", disabled=single,
+            placeholder=EPS_OVER_STEPS,
+            help=f"Empty means eps / steps (FGSM: one step of eps). {was('step_size', preset.step_size)}")
         restarts = columns[2].number_input(
-            "Restarts", 1, 5, preset.restarts, key=f"restarts-{tag}",
-            help="A restart runs only if the previous runs failed; without a random start it repeats the same run")
-        random_start = columns[0].checkbox("Random start", preset.random_start, key=f"random_start-{tag}",
-                                           help="Start at a uniform random point of the eps-ball (PGD)")
-        decay = columns[1].number_input("Momentum decay", 0.0, 2.0, preset.decay, 0.1, key=f"decay-{tag}",
-                                        disabled=kind != "mim", help="MIM's momentum; any other attack has none")
+            "Restarts", *LIMITS["restarts"], key=f"restarts-{tag}",
+            help="A restart runs only if the previous runs failed; without a random start it repeats the same "
+                 f"run. {was('restarts', preset.restarts)}")
+        random_start = columns[0].checkbox("Random start", key=f"random_start-{tag}",
+                                           help="Start at a uniform random point of the eps-ball (PGD). "
+                                                f"{was('random start', preset.random_start)}")
+        decay = columns[1].number_input("Momentum decay", *LIMITS["decay"], step=0.1, key=f"decay-{tag}",
+                                        disabled=kind != "mim",
+                                        help=f"MIM's momentum; any other attack has none. {was('decay', preset.decay)}")
         loss = columns[2].selectbox("Loss", attacks.UNTARGETED_LOSSES, format_func=LOSS_NAMES.get, key=f"loss-{tag}",
-                                    index=attacks.UNTARGETED_LOSSES.index(preset.loss))
-    return attacks.params_for(kind, preset_name, steps=steps, step_size=step_size, random_start=random_start,
-                              decay=decay, loss=loss, restarts=restarts)
+                                    help=was("loss", preset.loss))
+    return attacks.Attack.of(kind, preset_name, steps=steps, step_size=step_size, random_start=random_start,
+                             decay=decay, loss=loss, restarts=restarts)
 
 
-def describe(kind: str, params: attacks.AttackParams) -> str:
+def describe(attack: attacks.Attack) -> str:
+    kind, params = attack.kind, attack.params
     step = "eps / steps" if params.step_size is None else f"{params.step_size:g}"
     parts = [f"{params.steps} step{'s' * (params.steps > 1)} of {step}",
              "random start" if params.random_start else "no random start",
@@ -183,7 +197,7 @@ def describe(kind: str, params: attacks.AttackParams) -> str:
     return f"{kind.upper()}: " + ", ".join(part for part in parts if part) + "."
 
 
-st.title("Attack a digit")
+st.title(attack_page_title(item()))
 images, labels, indices = sample()
 pair = chosen_models()
 
@@ -194,14 +208,16 @@ if (opened := st.session_state.pop("open_test_index", None)) is not None:
         st.session_state["source"] = "test"
         select(int(matches[0]))
     else:
-        st.warning(f"Test digit #{opened} is not among the {len(indices):,} bundled with the app.")
+        st.warning(f"Test {item()} #{opened} is not among the {len(indices):,} bundled with the app.")
 if "digit_class" not in st.session_state:
-    select(int(np.flatnonzero(labels == 7)[0]))
+    shown = current_view().digit
+    select(int(np.flatnonzero(indices == shown.test_index)[0]) if shown.test_index in indices
+           else int(np.flatnonzero(labels == view.DEFAULT_CLASS)[0]))
 
-source = st.radio("Digit from", SOURCES, format_func=SOURCES.get, horizontal=True, key="source",
+source = st.radio(f"{item().capitalize()} from", SOURCES, format_func=SOURCES.get, horizontal=True, key="source",
                   persist_state="session")
 if source == "test":
-    image, label, name = from_test_set()
+    digit = from_test_set()
 else:
     picked = from_upload() if source == "upload" else from_drawing()
     if picked is None:
@@ -213,17 +229,14 @@ else:
     label = st.columns(4)[0].selectbox("Its true class", range(10), index=clean_prediction(pair[0], image),
                                        format_func=class_names().__getitem__,
                                        key=f"label-{digest}", help=f"Suggested: what {pair[0]} reads before any attack")
+    digit = Digit(image, int(label), name)
 
 choices = st.columns([3, 2])
 kind = choices[0].radio("Attack", attacks.KINDS, horizontal=True, format_func=str.upper, key="kind",
                         persist_state="session")
 preset = preset_radio("Preset", "preset", where=choices[1], persist_state="session")
-chosen = attack_params(kind, preset)
-params = dataclasses.asdict(chosen)
-st.caption(f"{name}, true class {class_names()[label]}. {describe(kind, chosen)}")
-st.session_state["chosen_digit"] = {"image": image, "label": label, "name": name}
-st.session_state["chosen_attack"] = {"kind": kind, "preset": preset, "params": params}
-linked_digit = int(st.session_state["test_index"]) if source == "test" else None
+shown = choose(digit, chosen_attack(kind, preset, current_view().attack))
+st.caption(f"{digit.name}, true class {class_names()[digit.label]}. {describe(shown.attack)}")
 
 
 def remember_eps() -> None:
@@ -231,26 +244,26 @@ def remember_eps() -> None:
 
 
 @st.fragment
-def compare(pair: list[str], image: np.ndarray, label: int, kind: str, params: dict) -> None:
+def compare(pair: list[str], digit: Digit, attack: attacks.Attack) -> None:
     """Each model's whole eps grid is attacked once (cached) and sent to the browser, where the slider moves
     through it with no round-trip; the server hears the eps when the slider is released."""
-    eps = float(st.session_state.get("eps", 0.3))
-    share_link(links.query(models=pair, digit=linked_digit, attack=kind, preset=preset, eps=eps))
+    eps = float(st.session_state.get("eps", view.DEFAULT_EPS))
+    share_link(current_view().link() | {"eps": f"{eps:.2f}"})
     at_eps = float(EPS_GRID[np.argmin(np.abs(EPS_GRID - eps))])
     first = st.empty()
-    if not all(has_response(name, image, label, kind, params) for name in pair):
+    if not all(has_response(name, digit, attack) for name in pair):
         # A new digit or attack: the verdicts at the slider's eps first (a tenth of the work), then the whole grid.
         queued = ATTACKING.waiting
         with st.spinner(f"Attacking… ({queued} attack{'s' * (queued != 1)} queued before this one)" if queued
                         else "Attacking…"):
-            first_look = {name: response(name, image, label, kind, params, (at_eps,)) for name in pair}
+            first_look = {name: response(name, digit, attack, (at_eps,)) for name in pair}
         with first:
-            view = eps_view.payload(first_look, label, kind, at_eps, class_names())
-            EPS_VIEWER(data={**view, "pending": True}, key="eps_first")
-    results = {name: response(name, image, label, kind, params) for name in pair}
+            payload = eps_view.payload(first_look, digit.label, attack.kind, at_eps, class_names())
+            EPS_VIEWER(data={**payload, "pending": True}, key="eps_first")
+    results = {name: response(name, digit, attack) for name in pair}
     first.empty()
-    EPS_VIEWER(data=eps_view.payload(results, label, kind, eps, class_names()), key="eps_viewer", default={"eps": eps},
-               on_eps_change=remember_eps)
+    EPS_VIEWER(data=eps_view.payload(results, digit.label, attack.kind, eps, class_names()), key="eps_viewer",
+               default={"eps": eps}, on_eps_change=remember_eps)
 
 
-compare(pair, image, label, kind, params)
+compare(pair, digit, shown.attack)

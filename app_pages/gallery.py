@@ -8,6 +8,7 @@ from app_pages.shared import (
     class_legend,
     current_dataset,
     eps_slider,
+    item,
     load_model,
     models_of_dataset,
     preset_radio,
@@ -27,6 +28,7 @@ def attacked(model_name: str, dataset: str, eps: float, preset: str, count: int,
 
 
 st.title("Gallery (Figure 1)")
+ITEM = item()
 available = models_of_dataset()
 if not available:
     st.info(f"No checkpoints in {models.checkpoint_dir()}: train one with `explorer train softmax`.")
@@ -40,23 +42,23 @@ if not usable([model_name]):
 eps = eps_slider("gallery_eps", controls[1])
 preset = preset_radio("Attack preset", "gallery_preset", where=controls[2])
 choice = st.columns([2, 1, 1, 1])
-digits = choice[0].radio("Digits", ["one of each class", "random"], horizontal=True, key="gallery_digits",
-                         help="one of each class: the bundled sample's first 0, first 1, … (then the second of "
-                         "each); random: drawn from its 2,000 test digits")
+digits = choice[0].radio(f"{ITEM.capitalize()}s", ["one of each class", "random"], horizontal=True,
+                         key="gallery_digits", help="one of each class: the bundled sample's first of class 0, of "
+                         f"class 1, … (then the second of each); random: drawn from its 2,000 test {ITEM}s")
 count = choice[1].number_input("How many", 1, 20, 10, key="gallery_count")
 seed = choice[2].number_input("Seed", 0, 10_000, 0, key="gallery_seed", disabled=digits != "random")
-fooled_only = choice[3].checkbox("Only fooled digits", key="gallery_fooled")
+fooled_only = choice[3].checkbox(f"Only fooled {ITEM}s", key="gallery_fooled")
 
 result = attacked(model_name, current_dataset(), eps, preset, int(count), int(seed) if digits == "random" else None)
 if not gallery.shown_digits(result, fooled_only):
-    st.info(f"No attack fooled {model_name} on these digits at eps = {eps:.2f}.")
+    st.info(f"No attack fooled {model_name} on these {ITEM}s at eps = {eps:.2f}.")
     st.stop()
 grid = gallery.render(result, fooled_only)
-st.image(grid, caption="Each column is one test digit, each row one attack: y is the true class, the number after "
-         "the arrow the model's prediction on the adversarial digit; red where the attack fooled the model. "
+st.image(grid, caption=f"Each column is one test {ITEM}, each row one attack: y is the true class, the number after "
+         f"the arrow the model's prediction on the adversarial {ITEM}; red where the attack fooled the model. "
          + class_legend())
 st.caption(" · ".join(f"{kind.upper()} fooled {int(result.fooled(kind).sum())} of {len(result.labels)}"
-                      for kind in attacks.KINDS) + f" · test digits {', '.join(f'#{i}' for i in result.indices)}")
+                      for kind in attacks.KINDS) + f" · test {ITEM}s {', '.join(f'#{i}' for i in result.indices)}")
 command = f"explorer gallery --model {model_name} --eps {eps:.2f} --preset {preset} --count {count}"
 command += f" --seed {seed}" if digits == "random" else ""
 st.caption(f"The same grid from the command line: `{command}{' --fooled-only' if fooled_only else ''}`")

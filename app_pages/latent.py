@@ -1,5 +1,7 @@
 """Page 2: the latent space in 2-D, and attacked digits migrating between class clusters (the paper's Figure 2)."""
 
+import dataclasses
+
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
@@ -11,6 +13,8 @@ from app_pages.shared import (
     chosen_models,
     class_legend,
     current_dataset,
+    current_view,
+    item,
     load_model,
     model_sample,
     response,
@@ -22,12 +26,12 @@ from explorer import attacks, data, latent, models
 from explorer.latent import projection, trajectories
 from explorer.plots import gallery
 from explorer.plots.latent_figure import UNKNOWN, Panel, migration_figure, panel
-from explorer.web import links
+from explorer.web import view
 
 SAMPLE_CHOICES = {"page": "the digit from page 1", "per_class": "one digit of each class", "sample": "a random sample"}
 
 
-@st.cache_resource(show_spinner="Embedding 2,000 test digits…")
+@st.cache_resource(show_spinner="Embedding 2,000 test images…")
 def reference_embeddings(model_name: str) -> np.ndarray:
     return latent.reference_embeddings(load_model(model_name), model_sample(model_name)[0])
 
@@ -39,30 +43,30 @@ def fitted_projection(model_name: str, method: str) -> projection.Projection:
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def migrated(model_name: str, images: np.ndarray, labels: np.ndarray, kind: str, params: dict,
+def migrated(model_name: str, images: np.ndarray, labels: np.ndarray, attack: attacks.Attack,
              eps_grid: tuple[float, ...]) -> trajectories.Trajectories:
     model = load_model(model_name)
     with ATTACKING.turn():
-        return trajectories.migrate(model, torch.from_numpy(images)[:, None], torch.from_numpy(labels), kind, eps_grid,
-                                 **params)
+        return trajectories.migrate(model, torch.from_numpy(images)[:, None], torch.from_numpy(labels), attack,
+                                    eps_grid)
 
 
-def page_digit(model_name: str, image: np.ndarray, label: int, kind: str, params: dict) -> trajectories.Trajectories:
+def page_digit(model_name: str, digit: view.Digit, attack: attacks.Attack) -> trajectories.Trajectories:
     """Page 1's digit, attacked exactly as page 1 showed it: its cached attack over the eps grid, embedded."""
-    result = response(model_name, image, label, kind, params)
+    result = response(model_name, digit, attack)
     return trajectories.follow(load_model(model_name), result.eps, torch.from_numpy(result.adversarial)[:, None, None],
-                            np.array([label]))
+                               np.array([digit.label]))
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
 def latent_view(pair: tuple[str, ...], method: str, from_page: bool, images: np.ndarray, labels: np.ndarray,
-                indices: np.ndarray, kind: str, params: dict, start_step: int,
+                indices: np.ndarray, attack: attacks.Attack, start_step: int,
                 paper_style: bool) -> tuple[go.Figure, list[Panel]]:
     """The figure and its panels, built once per choice and shared read-only: building it takes a quarter second."""
     panels = []
     for name in pair:
-        moved = (page_digit(name, images[0], int(labels[0]), kind, params) if from_page
-                 else migrated(name, images, labels, kind, params, trajectories.EPS_FRAMES))
+        moved = (page_digit(name, view.Digit(images[0], int(labels[0]), ""), attack) if from_page
+                 else migrated(name, images, labels, attack, trajectories.EPS_FRAMES))
         _, reference_labels, reference_indices = model_sample(name)
         spec = data.DATASETS[models.dataset_of(load_model(name).card)]
         panels.append(panel(name, fitted_projection(name, method), reference_labels, reference_indices, moved,
@@ -74,13 +78,9 @@ def chosen_digits(choice: str, count: int, seed: int) -> tuple[np.ndarray, np.nd
     """Float images (N, 28, 28), labels and test-set indices (UNKNOWN for an upload or a drawing)."""
     images, labels, indices = sample()
     if choice == "page":
-        digit = st.session_state.get("chosen_digit")
-        if digit is None:  # page 1 not visited yet: its default digit, the first 7 of the sample
-            position = int(np.flatnonzero(labels == 7)[0])
-            digit = {"image": images[position] / np.float32(255), "label": 7}
-        image = np.asarray(digit["image"], dtype=np.float32)
-        index = data.bundled_index(image, current_dataset())
-        return image[None], np.array([int(digit["label"])]), np.array([UNKNOWN if index is None else index])
+        digit = current_view().digit
+        index = digit.test_index if digit.test_index is not None else data.bundled_index(digit.image, current_dataset())
+        return digit.image[None], np.array([digit.label]), np.array([UNKNOWN if index is None else index])
     if choice == "per_class":
         rng = np.random.default_rng(seed)
         positions = np.array([rng.choice(np.flatnonzero(labels == c)) for c in range(10)])
@@ -90,31 +90,32 @@ def chosen_digits(choice: str, count: int, seed: int) -> tuple[np.ndarray, np.nd
 
 
 st.title("Latent space (Figure 2)")
-ITEM = data.DATASETS[current_dataset()].item
+ITEM = item()
 st.markdown(f"Each faint dot is one of 2,000 clean test {ITEM}s, placed by its 64-d embedding (the layer the triplet "
             f"loss shapes) and coloured by class. The outlined {ITEM}s are attacked at growing eps: press **Play**, "
             "or drag the eps slider under the chart, and watch them leave their cluster for another one.")
 pair = chosen_models()
 
 paper_figure = st.toggle("Paper figure", key="paper_figure",
-                         help="Lay it out like the paper's Figure 2: the triplet model alone, one digit of each "
+                         help=f"Lay it out like the paper's Figure 2: the triplet model alone, one {ITEM} of each "
                               "class, PCA, the key inside the plot, starting at eps 0.3.")
 controls = st.columns([1, 2, 1])
 method = controls[0].radio("2-D view", projection.METHODS, format_func=str.upper, horizontal=True,
                            key="projection", disabled=paper_figure,
                            help="PCA: a linear map, distances kept as far as two axes can. UMAP: keeps each "
-                                "digit's neighbours, so clusters separate clearly; attacked digits are placed by "
+                                f"{ITEM}'s neighbours, so clusters separate clearly; attacked {ITEM}s are placed by "
                                 "their nearest clean neighbours in 64-d.")
 choice = controls[1].radio(f"{ITEM.capitalize()}s to attack", list(SAMPLE_CHOICES),
                            format_func=lambda key: SAMPLE_CHOICES[key].replace("digit", ITEM),
                            horizontal=True, key="latent_digits", disabled=paper_figure)
 count = controls[2].number_input("How many", 1, 100, 20, key="latent_count", disabled=choice != "sample",
-                                 help="Every digit is attacked at 11 eps values; PGD-40 on 20 digits takes about "
-                                      "10 s per model on a laptop CPU.")
-chosen_attack = st.session_state.get("chosen_attack") or {"kind": "pgd", "params": {}}
-kind = st.radio("Attack", attacks.KINDS, index=attacks.KINDS.index(chosen_attack["kind"]), format_func=str.upper,
-                horizontal=True, key="latent_kind")
-params = chosen_attack["params"] if kind == chosen_attack["kind"] else {}
+                                 help=f"Every {ITEM} is attacked at 11 eps values; PGD-40 on 20 {ITEM}s takes "
+                                      "about 10 s per model on a laptop CPU.")
+shown = current_view().attack
+kind = st.radio("Attack", attacks.KINDS, index=attacks.KINDS.index(shown.kind), format_func=str.upper,
+                horizontal=True, key="latent_kind", help="Page 1's attack, with its parameters; another kind runs "
+                                                        "with the same preset's.")
+attack = shown if kind == shown.kind else attacks.Attack.of(kind, shown.preset)
 if paper_figure:
     method, choice = "pca", "per_class"
     paper_model = data.DATASETS[current_dataset()].checkpoint_prefix + "triplet"
@@ -124,9 +125,9 @@ images, labels, indices = chosen_digits(choice, int(count), seed=0)
 # Page 1's digit reuses page 1's attack of it, on page 1's grid, so the two pages always agree.
 eps_grid = tuple(EPS_GRID) if choice == "page" else trajectories.EPS_FRAMES
 at_paper_eps = int(np.argmin(np.abs(np.array(eps_grid) - 0.3)))
-with st.spinner(f"Attacking {len(labels)} digit(s) at {len(eps_grid)} eps values with "
+with st.spinner(f"Attacking {len(labels)} {ITEM}(s) at {len(eps_grid)} eps values with "
                 f"{kind.upper()} for each model…"):
-    figure, panels = latent_view(tuple(pair), method, choice == "page", images, labels, indices, kind, params,
+    figure, panels = latent_view(tuple(pair), method, choice == "page", images, labels, indices, attack,
                                  at_paper_eps if paper_figure else 0, paper_figure)
 event = st.plotly_chart(figure, key="latent_chart", on_select="rerun", selection_mode="points")
 clicked = [int(point["customdata"][0]) for point in event.selection.points
@@ -138,10 +139,9 @@ if clicked:
 summary = [f"**{panel.title}**: {int((panel.predictions[at_paper_eps] != panel.labels).sum())} of {len(labels)} "
            f"taken for another class at eps 0.30" for panel in panels]
 st.markdown(" · ".join(summary))
-share_link(links.query(models=pair, digit=None if indices[0] == UNKNOWN or choice != "page" else int(indices[0]),
-                       attack=kind, preset=chosen_attack.get("preset", "paper") if params else "paper",
-                       eps=float(st.session_state.get("eps", 0.3)), projection=method))
+share_link(dataclasses.replace(current_view(), models=tuple(pair), attack=attack, projection=method)
+           .link(projection=True, digit=choice == "page"))
 st.caption(f"Click any {ITEM} to open it on page 1. The axes stay fixed while the {ITEM}s move, so a long path "
            f"means a large move in the latent space. A {ITEM} sitting between clusters in 2-D may still be firmly in "
            f"one cluster in 64-d: trust the colour (the class the model takes it for). Attack: {kind.upper()}, "
-           f"{attacks.params_for(kind, **params)}. {class_legend()}")
+           f"{attack.params}. {class_legend()}")

@@ -15,9 +15,10 @@ import torch
 from explorer import attacks, data, models
 from explorer.evaluation import evaluate, sweeps
 from explorer.latent import projection
-from explorer.web import links
+from explorer.web import links, view
 from explorer.web.shared_results import SharedResults
 from explorer.web.turns import FIRST_LOOK, FULL, Turns
+from explorer.web.view import Digit, View
 
 EPS_GRID = np.array(sweeps.EPS_GRID)
 # Attacks run one at a time, whichever session asks, the first looks at a new digit first (explorer.turns).
@@ -63,6 +64,11 @@ def class_names() -> tuple[str, ...]:
     return data.DATASETS[current_dataset()].class_names
 
 
+def item() -> str:
+    """What one image of the sidebar's dataset is called: "digit" or "image"."""
+    return data.DATASETS[current_dataset()].item
+
+
 def class_legend() -> str:
     """Where a picture labels classes by number: what the numbers mean (nothing for MNIST, whose classes are)."""
     names = class_names()
@@ -98,26 +104,28 @@ def shared_results() -> SharedResults[evaluate.EpsResponse]:
     return SharedResults(max_entries=512)
 
 
-def response_key(model_name: str, image: np.ndarray, label: int, kind: str, params: dict,
-                 eps: tuple[float, ...]) -> tuple:
-    """Keyed on the 28x28 array itself, so test digits, uploads and drawings share it."""
-    return model_name, hashlib.sha1(image.tobytes()).hexdigest(), label, kind, json.dumps(params, sort_keys=True), eps
+def response_key(model_name: str, digit: Digit, attack: attacks.Attack, eps: tuple[float, ...]) -> tuple:
+    """Keyed on the 28x28 array itself, so test digits, uploads and drawings share it, and on what the attack runs
+    (whichever preset it started from)."""
+    return (model_name, hashlib.sha1(digit.image.tobytes()).hexdigest(), digit.label, attack.kind,
+            json.dumps(dataclasses.asdict(attack.params), sort_keys=True), eps)
 
 
-def response(model_name: str, image: np.ndarray, label: int, kind: str, params: dict,
+def response(model_name: str, digit: Digit, attack: attacks.Attack,
              eps: tuple[float, ...] = tuple(EPS_GRID)) -> evaluate.EpsResponse:
     """One digit attacked at every eps of `eps` (the whole grid unless told), in one batched call; read-only."""
-    def attack() -> evaluate.EpsResponse:
+    def attacked() -> evaluate.EpsResponse:
         model = load_model(model_name)
         with ATTACKING.turn(FIRST_LOOK if len(eps) == 1 else FULL):
-            return evaluate.eps_response(model, torch.from_numpy(image)[None], label, kind, np.array(eps), **params)
+            return evaluate.eps_response(model, torch.from_numpy(digit.image)[None], digit.label, attack,
+                                         np.array(eps))
 
-    return shared_results().get(response_key(model_name, image, label, kind, params, eps), attack)
+    return shared_results().get(response_key(model_name, digit, attack, eps), attacked)
 
 
-def has_response(model_name: str, image: np.ndarray, label: int, kind: str, params: dict) -> bool:
+def has_response(model_name: str, digit: Digit, attack: attacks.Attack) -> bool:
     """Whether the whole grid of this digit is already computed, by any session."""
-    return response_key(model_name, image, label, kind, params, tuple(EPS_GRID)) in shared_results()
+    return response_key(model_name, digit, attack, tuple(EPS_GRID)) in shared_results()
 
 
 @st.cache_resource
@@ -185,16 +193,38 @@ def follow_link() -> None:
     if link.digit is not None:
         st.session_state["open_test_index"] = link.digit
         position = int(np.flatnonzero(indices == link.digit)[0])
-        st.session_state["chosen_digit"] = {"image": images[position] / np.float32(255), "label": int(labels[position]),
-                                            "name": f"test digit #{link.digit}"}
-    if link.attack or link.preset:
-        kind, preset = link.attack or attacks.KINDS[0], link.preset or "paper"
-        st.session_state["kind"], st.session_state["preset"] = kind, preset
-        st.session_state["chosen_attack"] = {"kind": kind, "preset": preset,
-                                             "params": dataclasses.asdict(attacks.params_for(kind, preset))}
-    st.session_state["eps"] = 0.3 if link.eps is None else link.eps
+        st.session_state["chosen_digit"] = view.test_digit(images, labels, indices, position, item())
+    if link.attack or link.preset or link.changes:
+        chosen = attacks.Attack.of(link.attack or view.DEFAULT_KIND, link.preset or "paper", **link.changes)
+        st.session_state["kind"], st.session_state["preset"] = chosen.kind, chosen.preset
+        st.session_state["chosen_attack"] = chosen
+    st.session_state["eps"] = view.DEFAULT_EPS if link.eps is None else link.eps
     if link.projection:
         st.session_state["projection"] = link.projection
+
+
+def build_view() -> View:
+    """This run's view, from what the user chose (or a link named), with the one set of defaults (explorer.web.view);
+    app.py builds it before any page, every page reads it with `current_view`."""
+    images, labels, indices = sample()
+    built = View(dataset=current_dataset(), models=tuple(st.session_state.get("models") or ()),
+                 digit=st.session_state.get("chosen_digit") or view.default_digit(images, labels, indices, item()),
+                 attack=st.session_state.get("chosen_attack") or attacks.Attack.of(view.DEFAULT_KIND),
+                 eps=float(st.session_state.get("eps", view.DEFAULT_EPS)),
+                 projection=st.session_state.get("projection", view.DEFAULT_PROJECTION))
+    st.session_state["view"] = built
+    return built
+
+
+def current_view() -> View:
+    return st.session_state["view"]
+
+
+def choose(digit: Digit, attack: attacks.Attack) -> View:
+    """Page 1's digit and attack become the view every page shows."""
+    st.session_state["chosen_digit"], st.session_state["chosen_attack"] = digit, attack
+    st.session_state["view"] = dataclasses.replace(current_view(), digit=digit, attack=attack)
+    return st.session_state["view"]
 
 
 def show_link_notices() -> None:
@@ -202,10 +232,11 @@ def show_link_notices() -> None:
         st.warning(notice, icon=":material/link_off:")
 
 
-def share_link(view: dict[str, str]) -> None:
+def share_link(query: dict[str, str]) -> None:
     """The URL follows the view on every run; the popover hands out the whole link, with a copy button."""
-    st.query_params.from_dict(view)
+    st.query_params.from_dict(query)
     base = (st.context.url or "").split("?")[0]
     with st.popover("Share this view", icon=":material/link:"):
-        st.caption("Anyone who opens this link sees this page, digit, model pair, attack and eps.")
-        st.code(f"{base}?{urlencode(view)}", language=None, wrap_lines=True)
+        st.caption(f"Anyone who opens this link sees this page, model pair, {item()}, attack (with every parameter "
+                   "changed from its preset) and eps.")
+        st.code(f"{base}?{urlencode(query)}", language=None, wrap_lines=True)

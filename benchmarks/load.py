@@ -202,9 +202,8 @@ def alone(index: int) -> str:
     images, labels, indices = data.load_sample()
     position = int(np.flatnonzero(indices == index)[0])
     image = data.to_tensor(images[position : position + 1])[0]
-    params = dataclasses.asdict(attacks.params_for(KIND))
-    results = {name: evaluate.eps_response(models.load(name), image, int(labels[position]), KIND,
-                                           np.array(sweeps.EPS_GRID), **params) for name in PAIR}
+    results = {name: evaluate.eps_response(models.load(name), image, int(labels[position]), attacks.Attack.of(KIND),
+                                           np.array(sweeps.EPS_GRID)) for name in PAIR}
     return eps_view.payload(results, int(labels[position]), KIND, LINK_EPS)["id"]
 
 

@@ -44,6 +44,26 @@ def add_model(args: argparse.Namespace) -> None:
     print(f"{args.name}: added as {path} (card: {path.with_suffix('.json')})")
 
 
+def presets_say(field: str) -> str:
+    """What each preset gives `field`, for --help: read from the presets, never restated."""
+    from explorer import attacks
+
+    def shown(value: object) -> str:
+        return "eps/steps" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
+
+    return "; ".join(f"{preset}: " + ", ".join(f"{kind} {shown(getattr(params, field))}"
+                                               for kind, params in kinds.items())
+                     for preset, kinds in attacks.PRESETS.items()).replace("%", "%%")
+
+
+EPS_OVER_STEPS = "eps/steps"
+
+
+def step_size(text: str) -> float | str:
+    """A step size, or eps/steps: each step eps divided by the steps (what AttackParams calls step_size None)."""
+    return EPS_OVER_STEPS if text.replace(" ", "") == EPS_OVER_STEPS else float(text)
+
+
 def attack_digit(args: argparse.Namespace) -> None:
     import torch
 
@@ -56,8 +76,12 @@ def attack_digit(args: argparse.Namespace) -> None:
         raise ValueError(f"--index must be in 0..{len(images) - 1}, not {args.index}")
     clean = data.to_tensor(images[args.index : args.index + 1])
     label = torch.tensor([int(labels[args.index])])
-    overrides = {"steps": args.steps, "step_size": args.step_size, "restarts": args.restarts, "loss": args.loss}
-    result = attacks.run(model, clean, label, args.attack, args.eps, preset=args.preset, seed=args.seed, **overrides)
+    changes = {name: None if value == EPS_OVER_STEPS else value
+               for name in ("steps", "step_size", "restarts", "loss") if (value := getattr(args, name)) is not None}
+    chosen = attacks.Attack.of(args.attack, args.preset, **changes)
+    print(f"{args.attack} ({args.preset} preset{', changed: ' if changes else ''}"
+          f"{', '.join(f'{k} {v}' for k, v in chosen.changes().items())}): {chosen.params.as_record()}")
+    result = attacks.run(model, clean, label, chosen, args.eps, seed=args.seed)
     adversarial = result.adversarial[0]
     with torch.no_grad():
         before, after = model(clean).softmax(1)[0], model(adversarial).softmax(1)[0]
@@ -256,10 +280,12 @@ def build_parser() -> argparse.ArgumentParser:
     attack.add_argument("--index", type=int, default=0, help="index into the 10,000 test digits")
     attack.add_argument("--preset", default="paper", choices=sorted(attacks.PRESETS),
                         help="the paper's settings or the strong ones (margin loss, 100 steps, restarts)")
-    attack.add_argument("--steps", type=int, help="override the preset's iterations")
-    attack.add_argument("--step-size", type=float, help="override the preset's step (default eps / steps)")
-    attack.add_argument("--restarts", type=int, help="override the preset's random restarts")
-    attack.add_argument("--loss", choices=attacks.UNTARGETED_LOSSES, help="override the preset's loss")
+    attack.add_argument("--steps", type=int, help=f"change the preset's iterations ({presets_say('steps')})")
+    attack.add_argument("--step-size", type=step_size, metavar="SIZE|eps/steps",
+                        help=f"change the preset's step ({presets_say('step_size')})")
+    attack.add_argument("--restarts", type=int, help=f"change the preset's starts ({presets_say('restarts')})")
+    attack.add_argument("--loss", choices=attacks.UNTARGETED_LOSSES,
+                        help=f"change the preset's loss ({presets_say('loss')})")
     attack.add_argument("--seed", type=int, default=0, help="seeds the random start (default 0)")
     attack.add_argument("--out", type=Path, default=Path("adv.png"), help="the PNG to write (default adv.png)")
     attack.set_defaults(run=attack_digit)

@@ -1,5 +1,4 @@
 import base64
-import dataclasses
 import io
 import json
 from pathlib import Path
@@ -67,8 +66,8 @@ def test_a_shared_link_opens_the_view_it_names_and_the_url_follows_the_view():
     app = run_app(**link)
     assert not app.warning
     assert app.session_state["model_pair"] == ["triplet-pgd", "softmax"]
-    assert app.session_state["chosen_digit"]["name"] == f"test digit #{a_three}"
-    assert app.session_state["chosen_attack"]["params"] == dataclasses.asdict(attacks.params_for("pgd", "strong"))
+    assert app.session_state["chosen_digit"].name == f"test digit #{a_three}"
+    assert app.session_state["chosen_attack"] == attacks.Attack.of("pgd", "strong")
     view = eps_view(app)
     assert view["label"] == 3 and view["kind"] == "pgd" and view["eps"][view["start"]] == 0.2
     assert dict(app.query_params) == {**link, "eps": "0.20"}
@@ -76,6 +75,25 @@ def test_a_shared_link_opens_the_view_it_names_and_the_url_follows_the_view():
                                                                                                            "%2C"))
     app.radio(key="kind").set_value("bim").run()
     assert app.query_params["attack"] == "bim"
+
+
+def test_a_link_carries_the_attack_parameters_a_user_changed_and_opens_to_them():
+    app = run_app()
+    app.radio(key="kind").set_value("pgd").run()
+    app.number_input(key="steps-pgd-paper").set_value(7).run()
+    app.number_input(key="step_size-pgd-paper").set_value(None).run()
+    app.radio(key="source").set_value("test").run()
+    link = dict(app.query_params)
+    assert {key: link[key] for key in ("attack", "preset", "steps", "step_size")} == {
+        "attack": "pgd", "preset": "paper", "steps": "7", "step_size": "eps/steps"}
+    assert "restarts" not in link  # only what differs from the preset
+    opened = run_app(**link)
+    assert not opened.warning and not opened.exception
+    assert opened.session_state["chosen_attack"] == attacks.Attack.of("pgd", steps=7, step_size=None)
+    assert opened.number_input(key="steps-pgd-paper").value == 7
+    assert opened.number_input(key="step_size-pgd-paper").value is None
+    assert verdicts(opened) == verdicts(app)
+    assert dict(opened.query_params) == link
 
 
 def test_a_bad_link_gets_notices_and_the_nearest_valid_view():
@@ -148,11 +166,11 @@ def test_the_page_shares_the_chosen_digit_and_attack_with_the_other_pages():
     images, labels, indices = data.load_sample()
     first_seven = int(np.flatnonzero(labels == 7)[0])
     chosen = app.session_state["chosen_digit"]
-    assert chosen["name"] == f"test digit #{indices[first_seven]}" and chosen["label"] == 7
-    assert chosen["image"].dtype == np.float32
-    assert np.array_equal(chosen["image"], data.to_tensor(images[first_seven : first_seven + 1])[0, 0].numpy())
-    assert app.session_state["chosen_attack"] == {"kind": "fgsm", "preset": "paper",
-                                                  "params": dataclasses.asdict(attacks.params_for("fgsm"))}
+    assert chosen.name == f"test digit #{indices[first_seven]}" and chosen.label == 7
+    assert chosen.image.dtype == np.float32
+    assert np.array_equal(chosen.image, data.to_tensor(images[first_seven : first_seven + 1])[0, 0].numpy())
+    assert app.session_state["chosen_attack"] == attacks.Attack.of("fgsm")
+    assert app.session_state["view"].digit is chosen  # what every other page reads
 
 
 def test_the_digit_can_be_picked_from_the_strip_by_test_index_and_at_random():
@@ -160,19 +178,19 @@ def test_the_digit_can_be_picked_from_the_strip_by_test_index_and_at_random():
     _, labels, indices = data.load_sample()
     sevens = np.flatnonzero(labels == 7)
     app.button(key=f"thumb-{sevens[3]}").click().run()
-    assert app.session_state["chosen_digit"]["name"] == f"test digit #{indices[sevens[3]]}"
+    assert app.session_state["chosen_digit"].name == f"test digit #{indices[sevens[3]]}"
     assert app.number_input(key="which").value == 3
     app.switch_page("app_pages/budget.py").run()
     app.switch_page("app_pages/attack.py").run()
-    assert app.session_state["chosen_digit"]["name"] == f"test digit #{indices[sevens[3]]}"  # the choice survives
+    assert app.session_state["chosen_digit"].name == f"test digit #{indices[sevens[3]]}"  # the choice survives
     a_four = int(np.flatnonzero(labels == 4)[5])
     app.selectbox(key="test_index").set_value(int(indices[a_four])).run()
-    assert app.session_state["chosen_digit"]["label"] == 4
+    assert app.session_state["chosen_digit"].label == 4
     assert (app.selectbox(key="digit_class").value, app.number_input(key="which").value) == (4, 5)
     next(button for button in app.button if button.label == "Random digit").click().run()
     assert not app.exception, app.exception
     chosen = app.session_state["chosen_digit"]
-    assert chosen["name"] == f"test digit #{app.selectbox(key='test_index').value}"
+    assert chosen.name == f"test digit #{app.selectbox(key='test_index').value}"
     assert len(verdicts(app)) == 2
 
 
@@ -182,14 +200,14 @@ def test_another_page_can_open_a_test_digit_here():
     a_three = int(np.flatnonzero(labels == 3)[10])
     app.session_state["open_test_index"] = int(indices[a_three])
     app.run()
-    assert app.session_state["chosen_digit"]["name"] == f"test digit #{indices[a_three]}"
-    assert app.session_state["chosen_digit"]["label"] == 3
+    assert app.session_state["chosen_digit"].name == f"test digit #{indices[a_three]}"
+    assert app.session_state["chosen_digit"].label == 3
     assert "open_test_index" not in app.session_state
     missing = int(np.setdiff1d(np.arange(10_000), indices)[0])
     app.session_state["open_test_index"] = missing
     app.run()
     assert f"#{missing} is not among" in app.warning[0].value
-    assert app.session_state["chosen_digit"]["name"] == f"test digit #{indices[a_three]}"
+    assert app.session_state["chosen_digit"].name == f"test digit #{indices[a_three]}"
 
 
 def test_an_uploaded_picture_is_made_an_mnist_digit_and_classified():
@@ -200,10 +218,10 @@ def test_an_uploaded_picture_is_made_an_mnist_digit_and_classified():
     app.file_uploader(key="upload").set_value(("two.png", png, "image/png")).run()
     assert not app.exception, app.exception
     chosen = app.session_state["chosen_digit"]
-    assert chosen["name"] == "upload two.png"
-    assert chosen["label"] == 2  # the true class defaults to the first model's reading
-    assert chosen["image"].dtype == np.float32 and chosen["image"].shape == (28, 28)
-    assert np.corrcoef(chosen["image"].ravel(), original.ravel())[0, 1] > 0.9
+    assert chosen.name == "upload two.png"
+    assert chosen.label == 2  # the true class defaults to the first model's reading
+    assert chosen.image.dtype == np.float32 and chosen.image.shape == (28, 28)
+    assert np.corrcoef(chosen.image.ravel(), original.ravel())[0, 1] > 0.9
     assert any("inverted" in block.value for block in app.markdown)  # the preprocessing is explained
     assert verdicts(app, 0.0) == {"softmax": 2, "triplet": 2}
 
@@ -232,7 +250,8 @@ def test_the_advanced_parameters_change_the_result():
     app.number_input(key="steps-bim-paper").set_value(1).run()
     assert not app.exception, app.exception
     assert verdicts(app, 0.3) == {"softmax": 7, "triplet": 3}  # one step of eps is FGSM, and gives FGSM's verdict
-    assert app.session_state["chosen_attack"]["params"]["steps"] == 1
+    assert app.session_state["chosen_attack"].params.steps == 1
+    assert app.query_params["steps"] == "1"  # the link carries the change
 
 
 def test_the_true_class_probability_against_eps_goes_to_the_browser_for_each_model():
@@ -408,6 +427,44 @@ def test_the_shipped_fashion_models_come_with_the_switch_their_layouts_and_their
                                                                 for row in committed.values()]
     finally:
         st.cache_data.clear()
+
+
+def words_shown(app: AppTest) -> str:
+    """Every text and widget label in the page's main area, lower-cased."""
+    main = app.main
+    texts = [element.value for kind in ("title", "header", "subheader", "markdown", "caption", "info", "warning")
+             for element in getattr(main, kind)]
+    for kind in ("radio", "selectbox", "number_input", "checkbox", "toggle", "button", "slider"):
+        for widget in getattr(main, kind):
+            texts += [widget.label, widget.help or "", *map(str, getattr(widget, "options", []))]
+    return " ".join(map(str, texts)).lower()
+
+
+@pytest.mark.parametrize("dataset", ["mnist", "fashion-mnist"])
+def test_every_page_shows_the_one_view_in_its_datasets_language(dataset):
+    """One digit, attack and eps on every page, the same defaults everywhere; clothing is never called a digit."""
+    spec = data.DATASETS[dataset]
+    _, labels, indices = data.load_sample(dataset)
+    first_seven = int(indices[np.flatnonzero(labels == 7)[0]])
+    app = run_app()
+    app.selectbox(key="dataset").set_value(dataset).run()
+    assert not app.exception, app.exception
+    shown = app.session_state["view"]
+    assert (shown.dataset, shown.digit.test_index, shown.attack, shown.eps) == (
+        dataset, first_seven, attacks.Attack.of("fgsm"), 0.3)
+    assert shown.digit.name == f"test {spec.item} #{first_seven}"
+    for page in ("attack", "latent", "lens", "gallery", "budget"):
+        app.switch_page(f"app_pages/{page}.py").run()
+        assert not app.exception, (page, app.exception)
+        assert app.session_state["view"].digit.test_index == first_seven, page
+        words = words_shown(app)
+        if dataset == "mnist":
+            assert "digit" in words, page
+        else:
+            assert "digit" not in words, (page, words[max(0, words.find("digit") - 80):words.find("digit") + 40])
+            assert "image" in words, page
+        if page == "lens":
+            assert f"test {spec.item} #{first_seven}" in words
 
 
 def test_another_datasets_table1_page_shows_its_converged_evaluation(tmp_path, monkeypatch, with_fashion_model):

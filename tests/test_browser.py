@@ -59,6 +59,17 @@ def test_a_shared_link_opens_its_view_and_a_bad_one_the_nearest_valid_view(page,
         expect(verdicts.filter(has_text="at eps = 0.20")).to_have_count(2, timeout=90_000)
         expect(fresh.locator(".eps-viewer h3")).to_have_text(["triplet", "softmax"])
         expect(fresh.get_by_text("test digit #2, true class 1. PGD: 40 steps")).to_be_visible()
+        # a teacher's advanced settings travel with the link and open in the widgets
+        fresh.goto(f"{app_url}/?models=triplet,softmax&digit=2&attack=pgd&preset=paper&steps=7&step_size=eps/steps"
+                   "&restarts=2&eps=0.2")
+        expect(fresh.get_by_text("test digit #2, true class 1. PGD: 7 steps of eps / steps, random start, loss ce, "
+                                 "2 restarts.")).to_be_visible(timeout=90_000)
+        expect(verdicts.filter(has_text="at eps = 0.20")).to_have_count(2, timeout=90_000)
+        fresh.get_by_text("Advanced attack parameters").click()
+        expect(fresh.get_by_role("spinbutton", name="Steps")).to_have_value("7")
+        expect(fresh.get_by_role("spinbutton", name="Step size")).to_have_value("")
+        expect(fresh.get_by_role("spinbutton", name="Restarts")).to_have_value("2")
+        expect(fresh).to_have_url(re.compile(r"steps=7&step_size=eps(%2F|/)steps&restarts=2"))
         fresh.goto(f"{app_url}/?models=nope&digit=seven&attack=cw&eps=9")
         notices = fresh.get_by_test_id("stAlert")
         expect(notices.filter(has_text="'nope'")).to_have_count(1, timeout=90_000)

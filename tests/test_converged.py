@@ -134,9 +134,10 @@ def test_an_earlier_rows_ensemble_stands_in_for_step_one_and_the_rounds_go_on_fr
     assert earlier["rounds"] == []  # a budget below one round: the ensemble alone, as rows were made before rounds
     run = attacks.run
 
-    def rounds_and_square_only(model, images, labels, kind, *args, **kwargs):
+    def rounds_and_square_only(model, images, labels, attack, *args, **kwargs):
+        kind = attack.kind if isinstance(attack, attacks.Attack) else attack
         assert kind in ("apgd-odi", "square"), f"{kind} ran again"
-        return run(model, images, labels, kind, *args, **kwargs)
+        return run(model, images, labels, attack, *args, **kwargs)
 
     monkeypatch.setattr(attacks, "run", rounds_and_square_only)
     result = ensemble.evaluate(model, images, labels, components=("apgd-ce", "latent"), earlier=earlier, **CHEAP)

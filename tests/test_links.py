@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from explorer import attacks
 from explorer.evaluation import sweeps
 from explorer.web import links
 
@@ -14,12 +15,33 @@ OFFER = {"available": {"softmax": "mnist", "triplet": "mnist", "triplet-pgd": "m
 
 
 def test_a_good_link_reads_back_exactly_what_it_was_made_from():
-    query = links.query(models=["triplet", "softmax"], digit=42, attack="pgd", preset="strong", eps=0.2,
-                        projection="umap")
+    changed = attacks.Attack.of("pgd", "strong", steps=7, step_size=None, random_start=False, decay=0.5, loss="ce",
+                                restarts=2)
+    query = links.query(models=["triplet", "softmax"], digit=42, attack=changed, eps=0.2, projection="umap")
+    assert query["step_size"] == "eps/steps" and query["random_start"] == "false"
     link = links.read(query, **OFFER)
     assert (link.models, link.digit, link.attack, link.preset, link.eps, link.projection) == (
         ["triplet", "softmax"], 42, "pgd", "strong", 0.2, "umap")
+    assert attacks.Attack.of(link.attack, link.preset, **link.changes) == changed
     assert link.notices == []
+    unchanged = links.query(models=["triplet"], digit=None, attack=attacks.Attack.of("bim", "strong"), eps=0.3)
+    assert unchanged == {"models": "triplet", "attack": "bim", "preset": "strong", "eps": "0.30"}
+
+
+@pytest.mark.parametrize(("query", "changes", "notice"), [
+    ({"steps": "500"}, {"steps": 100}, "goes from 1 to 100: showing 100"),
+    ({"steps": "many"}, {}, "steps 'many' cannot be read"),
+    ({"step_size": "0"}, {"step_size": 0.001}, "showing 0.001"),
+    ({"step_size": "inf"}, {}, "cannot be read"),
+    ({"loss": "latent"}, {}, "loss 'latent' cannot be read"),
+    ({"random_start": "maybe"}, {}, "cannot be read"),
+    ({"attack": "fgsm", "decay": "1.5", "restarts": "9"}, {"decay": 1.5, "restarts": 5}, "showing 5"),
+])
+def test_bad_attack_parameters_become_the_nearest_valid_ones_with_a_notice(query, changes, notice):
+    link = links.read(query, **OFFER)
+    assert link.changes == changes
+    [message] = link.notices
+    assert notice in message
 
 
 @pytest.mark.parametrize(("query", "field", "value", "notice"), [

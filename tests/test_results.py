@@ -16,7 +16,7 @@ def shrunk_table1(folder, digits: int) -> dict:
     for part in (*content["tables"].values(), content["paper_pattern"]):
         part["digits"] = digits
     content["made_by"]["batch_size"] = digits
-    results.write_json(folder / "table1.json", content)
+    results.write(folder / "table1.json", content)
     return content
 
 
@@ -56,7 +56,7 @@ def test_a_re_run_refuses_a_file_it_cannot_join(tmp_path):
         reports.write_table1(tmp_path, names=["nope"], progress=False)
     changed = json.loads((tmp_path / "table1.json").read_text())
     changed["models"]["Softmax"]["weights_sha256"] = "0" * 64
-    results.write_json(tmp_path / "table1.json", changed)
+    results.write(tmp_path / "table1.json", changed)
     with pytest.raises(results.ResultsError, match="holds softmax as it was before its checkpoint changed"):
         reports.write_table1(tmp_path, names=["triplet"], progress=False)
 
@@ -64,12 +64,12 @@ def test_a_re_run_refuses_a_file_it_cannot_join(tmp_path):
 def test_sweeps_and_latent_refuse_the_same_way(tmp_path):
     sweeps = results.committed("sweeps")
     sweeps["eps"] = sweeps["eps"][:-1]
-    results.write_json(tmp_path / "sweeps.json", sweeps)
+    results.write(tmp_path / "sweeps.json", sweeps)
     with pytest.raises(results.ResultsError, match=r"other settings \(eps\)"):
         reports.write_sweeps(tmp_path, names=["triplet"], progress=False)
     latent = results.committed("latent")
     del latent["models"]["softmax"]
-    results.write_json(tmp_path / "latent.json", latent)
+    results.write(tmp_path / "latent.json", latent)
     with pytest.raises(results.ResultsError, match="has no row for softmax"):
         reports.write_latent(tmp_path, names=["triplet"])
 
@@ -80,7 +80,7 @@ def test_a_damaged_file_is_refused_before_any_attack_runs(tmp_path):
         reports.write_table1(tmp_path, names=["triplet"], progress=False)
     partial = results.committed("table1")
     del partial["sensitivity"]["strong"]["Softmax"]  # a row the merge would only miss after hours of attacks
-    results.write_json(tmp_path / "table1.json", partial)
+    results.write(tmp_path / "table1.json", partial)
     with pytest.raises(results.ResultsError, match=r"has no row for softmax in sensitivity\.strong"):
         reports.write_table1(tmp_path, names=["triplet"], progress=False)
 
@@ -118,7 +118,7 @@ def test_an_interrupted_evaluation_goes_on_from_its_finished_batches(tmp_path, d
     def attacked_afresh(**changes) -> int:
         attacked.clear()
         call = {"labels": labels, "eps": [0.1, 0.3], **options, **changes}
-        evaluate.outcomes(softmax_model, images, kind="pgd", store=store, **call)
+        evaluate.outcomes(softmax_model, images, attack="pgd", store=store, **call)
         return len(attacked)
 
     # anything else that changes the outcome misses the kept batches

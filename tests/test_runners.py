@@ -12,7 +12,8 @@ from explorer.evaluation import runners
 
 def jobs(mnist_test, batches=3, size=24):
     images, labels = data.to_tensor(mnist_test[0][: batches * size]), torch.from_numpy(mnist_test[1][: batches * size])
-    return [{"images": images[i : i + size], "labels": labels[i : i + size], "kind": "pgd", "eps": [0.1, 0.3],
+    return [{"images": images[i : i + size], "labels": labels[i : i + size], "attack": attacks.Attack.of("pgd"),
+             "eps": [0.1, 0.3],
              "seed": i} for i in range(0, batches * size, size)]
 
 

@@ -73,18 +73,23 @@ _LOSSES_OF = {**{kind: UNTARGETED_LOSSES for kind in KINDS}, "apgd-ce": ("ce",),
               "square": ("margin",)}
 
 
-def params_for(kind: str, preset: str = "paper", **overrides) -> AttackParams:
-    """A preset's parameters for `kind`, with any keyword overriding it (None leaves the preset's value). The
-    presets are of the paper's four attacks; the stronger ones have AutoAttack's settings whatever the preset."""
+def preset_params(kind: str, preset: str = "paper") -> AttackParams:
+    """What `kind` runs with under `preset`. The presets are of the paper's four attacks; the stronger ones have
+    AutoAttack's settings whatever the preset."""
     if kind not in ALL_KINDS:
         raise ValueError(f"unknown attack {kind!r}; choose one of {', '.join(ALL_KINDS)}")
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    return PRESETS[preset][kind] if kind in KINDS else _STRONGER[kind]
+
+
+def params_for(kind: str, preset: str = "paper", **changes) -> AttackParams:
+    """`preset`'s parameters for `kind` with `changes` made, each as given (step_size=None is eps / steps),
+    checked."""
     names = {f.name for f in fields(AttackParams)}
-    if unknown := set(overrides) - names:
+    if unknown := set(changes) - names:
         raise ValueError(f"unknown attack parameter(s) {sorted(unknown)}; known: {sorted(names)}")
-    base = PRESETS[preset][kind] if kind in KINDS else _STRONGER[kind]
-    params = replace(base, **{k: v for k, v in overrides.items() if v is not None})
+    params = replace(preset_params(kind, preset), **changes)
     if params.steps < 1:
         raise ValueError(f"steps must be at least 1, not {params.steps}")
     if params.restarts < 1:
@@ -102,3 +107,22 @@ def params_for(kind: str, preset: str = "paper", **overrides) -> AttackParams:
     if params.decay < 0:
         raise ValueError(f"decay must be non-negative, not {params.decay}")
     return params
+
+
+@dataclass(frozen=True)
+class Attack:
+    """One attack as it will run: made once, where a user chose it (the app's widgets, the CLI, a link), and passed
+    down to the kernel unchanged. `preset` is what it started from; `params` is what runs."""
+
+    kind: str
+    params: AttackParams
+    preset: str = "paper"
+
+    @classmethod
+    def of(cls, kind: str, preset: str = "paper", **changes) -> Attack:
+        return cls(kind, params_for(kind, preset, **changes), preset)
+
+    def changes(self) -> dict[str, object]:
+        """The parameters that differ from the preset's: what a user changed, and what a link carries."""
+        start = asdict(preset_params(self.kind, self.preset))
+        return {name: value for name, value in asdict(self.params).items() if value != start[name]}

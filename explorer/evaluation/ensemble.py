@@ -26,8 +26,9 @@ import time
 import torch
 from tqdm import tqdm
 
+from explorer import data
 from explorer.attacks import odi
-from explorer.attacks.params import params_for
+from explorer.attacks.params import Attack, params_for
 from explorer.evaluation.batch_store import BatchStore
 from explorer.evaluation.runners import LocalRunner, attack_batch, escalation_batch
 from explorer.models.forward import misclassified
@@ -50,6 +51,13 @@ def round_settings(number: int, first: tuple[int, int] = FIRST_ROUND) -> dict[st
     return {"steps": first[0] * 2 ** (number // 2), "restarts": first[1] * 2 ** ((number - 1) // 2)}
 
 
+def component(kind: str, dataset: str = "mnist") -> Attack:
+    """The ensemble's attack of `kind`, with AutoAttack's settings; the transfer attack is made on the dataset's
+    softmax model."""
+    source = {"source": data.DATASETS[dataset].checkpoint_prefix + "softmax"} if kind == "transfer" else {}
+    return Attack.of(kind, **source)
+
+
 def gradients_per_digit(kind: str, **overrides) -> int:
     """The most gradient evaluations one digit costs an attack of the ensemble (the first point's included);
     Square asks for none."""
@@ -60,14 +68,15 @@ def gradients_per_digit(kind: str, **overrides) -> int:
     return per_run * params.restarts * (params.targets or 1)
 
 
-def attack_in_batches(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, kind: str, eps: float,
-                      broken: torch.Tensor, *, batch_size: int, store: BatchStore | None, bar: tqdm,
-                      **settings) -> dict[str, torch.Tensor]:
-    """`kind` ("escalation" for a round) on the digits not yet `broken`, batch by batch (batch b seeded with its
-    first index). Returns each digit's arrays, as the job returned them: "fooled" holds the digits it broke."""
-    escalating = kind == "escalation"
+def attack_in_batches(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, attack: Attack | None,
+                      eps: float, broken: torch.Tensor, *, batch_size: int, store: BatchStore | None, bar: tqdm,
+                      **escalation) -> dict[str, torch.Tensor]:
+    """`attack` (None: an escalation round of these `escalation` settings) on the digits not yet `broken`, batch by
+    batch (batch b seeded with its first index). Returns each digit's arrays, as the job returned them: "fooled"
+    holds the digits it broke."""
+    escalating = attack is None
     function = escalation_batch if escalating else attack_batch
-    record = settings if escalating else params_for(kind, **settings).as_record()
+    kind, record = ("escalation", escalation) if escalating else (attack.kind, attack.params.as_record())
     names = ("fooled", "zero_gradient", "margin", "budget") if escalating else ("fooled", "zero_gradient")
     found = {name: torch.zeros(len(images), dtype=torch.bool) for name in ("fooled", "zero_gradient")}
     if escalating:
@@ -89,7 +98,7 @@ def attack_in_batches(model: torch.nn.Module, images: torch.Tensor, labels: torc
                 continue
         job = {"images": images[batch].clone(), "labels": labels[batch].clone(), "eps": eps, "seed": start,
                "already_fooled": ~standing[None]}
-        jobs.append(job | (settings if escalating else {"kind": kind, **settings}))
+        jobs.append(job | (escalation if escalating else {"attack": attack}))
         waiting.append((batch, standing, key))
     runner = store.runner if store is not None else LocalRunner()
     for index, outcome in runner.map(function, model, jobs):
@@ -131,10 +140,11 @@ class Tally:
 def evaluate(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, eps: float = 0.3, *,
              components: tuple[str, ...] = COMPONENTS, budget: int = DEFAULT_BUDGET, square: str = "sample",
              first_round: tuple[int, int] = FIRST_ROUND, square_queries: int | None = None, batch_size: int = 500,
-             earlier: dict | None = None, store: BatchStore | None = None, progress: bool = True) -> dict:
-    """The converged robust accuracy of `model` on `images`: which stage broke which digit, what each cost, the
-    escalation rounds with their verdict, and what Square found. `first_round` (steps, restarts) and
-    `square_queries` make it cheaper for a test; the results files use the defaults. `earlier`: a row of these
+             earlier: dict | None = None, store: BatchStore | None = None, progress: bool = True,
+             dataset: str = "mnist") -> dict:
+    """The converged robust accuracy of `model` (of `dataset`) on `images`: which stage broke which digit, what
+    each cost, the escalation rounds with their verdict, and what Square found. `first_round` (steps, restarts)
+    and `square_queries` make it cheaper for a test; the results files use the defaults. `earlier`: a row of these
     weights on these digits whose ensemble stands in for step 1."""
     if square not in SQUARE_MODES:
         raise ValueError(f"square must be one of {', '.join(SQUARE_MODES)}, not {square!r}")
@@ -147,8 +157,9 @@ def evaluate(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor,
     report = adopt(tally, earlier, components) if earlier else []
     for number, kind in enumerate(() if earlier else components, start=1):
         began = time.monotonic()
-        found = attack_in_batches(kind=kind, broken=tally.broken, **run)
-        report.append({"attack": kind, "params": params_for(kind).as_record(),
+        attack = component(kind, dataset)
+        found = attack_in_batches(attack=attack, broken=tally.broken, **run)
+        report.append({"attack": kind, "params": attack.params.as_record(),
                        "broke": tally.add(found["fooled"], str(number)), "standing_after": tally.standing,
                        "zero_gradient": int(found["zero_gradient"].sum()),
                        "gradients_per_digit": gradients_per_digit(kind), "seconds": round(time.monotonic() - began, 1)})
@@ -205,7 +216,7 @@ def escalate(tally: Tally, run: dict, budget: int, first: tuple[int, int], bar: 
             break
         began, attacked = time.monotonic(), tally.standing
         bar.total += -(-len(tally.codes) // run["batch_size"])
-        found = attack_in_batches(kind="escalation", broken=tally.broken, **run, **settings)
+        found = attack_in_batches(attack=None, broken=tally.broken, **run, **settings)
         spent += found["budget"]
         code = chr(ord("A") + number - 1)
         rounds.append({"round": number, "code": code, "attack": ESCALATION, **settings, "digits": attacked,
@@ -243,7 +254,7 @@ def square_test(tally: Tally, run: dict, mode: str, queries: int | None) -> dict
     sample_broke, masking = broke, broke > 0 and mode == "sample"
     if masking:
         broke += _square_on(tally, run, (~tally.broken).nonzero().squeeze(1), queries)
-    return {"mode": mode, "params": params_for("square", steps=queries).as_record(), "sampled": size,
+    return {"mode": mode, "params": _square(queries).params.as_record(), "sampled": size,
             "sample_broke": sample_broke, "ran_on": len(standing) if mode == "all" or masking else size, "broke": broke,
             "masking_suspected": broke > 0, "seconds": round(time.monotonic() - began, 1)}
 
@@ -254,8 +265,12 @@ def _square_on(tally: Tally, run: dict, digits: torch.Tensor, queries: int | Non
     others = torch.ones_like(tally.broken)
     others[digits] = False
     run["bar"].total += -(-len(tally.codes) // run["batch_size"])
-    found = attack_in_batches(kind="square", broken=tally.broken | others, **run, steps=queries)
+    found = attack_in_batches(attack=_square(queries), broken=tally.broken | others, **run)
     return tally.add(found["fooled"], SQUARE)
+
+
+def _square(queries: int | None) -> Attack:
+    return Attack.of("square", **({"steps": queries} if queries else {}))
 
 
 def share_of_broken(result: dict) -> dict[str, int]:

@@ -31,29 +31,34 @@ def outcomes(
     model: torch.nn.Module,
     images: torch.Tensor,
     labels: torch.Tensor,
-    kind: str,
+    attack: str | attacks.Attack,
     eps: float | list[float] | torch.Tensor,
     *,
-    preset: str = "paper",
+    preset: str | None = None,
     batch_size: int = 500,
     progress: bool = True,
     screen: str | None = None,
     store: BatchStore | None = None,
-    **params,
+    **changes,
 ) -> Outcome:
-    """Attack every digit at every eps, in batches. Digits are dropped from the attack as soon as they are fooled
-    (early_stop), which gives the same or a lower accuracy at a fraction of the cost. Batch b is seeded with its first
+    """Attack every digit at every eps, in batches. An Attack runs as it is; a kind runs with its preset's
+    parameters and `changes`, early_stop on unless changed: digits are dropped from the attack as soon as they are
+    fooled, which gives the same or a lower accuracy at a fraction of the cost. Batch b is seeded with its first
     index, so a digit's random start depends only on the batch size, never on the device.
 
-    screen: a cheaper attack kind (e.g. "fgsm", with the same preset and loss) run first; `kind` then attacks only
-    the digits it left standing. A digit counts as fooled if either attack fooled it, so the accuracy can only be
-    the same or lower than `kind` alone, and each digit the screen settles costs one gradient instead of many.
+    screen: a cheaper attack kind (e.g. "fgsm", with the same preset, loss and early_stop) run first; the attack
+    then attacks only the digits it left standing. A digit counts as fooled if either attack fooled it, so the
+    accuracy can only be the same or lower than the attack alone, and each digit the screen settles costs one
+    gradient instead of many.
 
     store: where finished batches are kept, so that the same call after an interruption attacks only the rest."""
-    params.setdefault("early_stop", True)
+    if not isinstance(attack, attacks.Attack):
+        changes = {"early_stop": True, **changes}
+    chosen = attacks.resolve(attack, preset, **changes)
+    screening = (attacks.Attack.of(screen, chosen.preset, loss=chosen.params.loss,
+                                   early_stop=chosen.params.early_stop) if screen else None)
     eps_values = torch.as_tensor(eps, dtype=torch.float64).flatten().tolist()
-    settings = (kind, attacks.params_for(kind, preset, **params).as_record(), screen,
-                attacks.params_for(screen, preset, loss=params.get("loss")).as_record() if screen else None,
+    settings = (chosen.kind, chosen.params.as_record(), screen, screening and screening.params.as_record(),
                 eps_values)
     batches = list(range(0, len(images), batch_size))
     fooled: list[torch.Tensor | None] = [None] * len(batches)
@@ -68,12 +73,12 @@ def outcomes(
             if (kept := store.get(keys[number], {"fooled": shape, "zero_gradient": shape})) is not None:
                 fooled[number], zero_gradient[number] = kept["fooled"], kept["zero_gradient"]
                 continue
-        jobs.append({"images": images[batch].clone(), "labels": labels[batch].clone(), "kind": kind, "eps": eps,
-                     "seed": start, "screen": screen, "preset": preset, **params})
+        jobs.append({"images": images[batch].clone(), "labels": labels[batch].clone(), "attack": chosen, "eps": eps,
+                     "seed": start, "screen": screening})
         waiting.append(number)
-    label = f"{screen} then {kind}" if screen else kind
+    label = f"{screen} then {chosen.kind}" if screen else chosen.kind
     runner = store.runner if store is not None else LocalRunner()
-    bar = tqdm(total=len(batches), initial=len(batches) - len(jobs), desc=f"{label} ({preset})",
+    bar = tqdm(total=len(batches), initial=len(batches) - len(jobs), desc=f"{label} ({chosen.preset})",
                disable=not progress, leave=False)
     for index, (batch_fooled, batch_zero) in runner.map(attack_batch, model, jobs):
         number = waiting[index]
@@ -91,10 +96,10 @@ def fooled_by_any(fooled: Iterable[torch.Tensor | np.ndarray]) -> torch.Tensor:
     return functools.reduce(torch.logical_or, (torch.as_tensor(f) for f in fooled))
 
 
-def robust_accuracy(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, kind: str,
+def robust_accuracy(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, attack: str | attacks.Attack,
                     eps: float | list[float] | torch.Tensor, **options) -> torch.Tensor:
     """Fraction of digits still classified correctly, one value per eps (see `outcomes` for the options)."""
-    return outcomes(model, images, labels, kind, eps, **options).accuracy
+    return outcomes(model, images, labels, attack, eps, **options).accuracy
 
 
 @dataclass
@@ -116,11 +121,11 @@ class EpsResponse:
         return float(self.eps[flipped[0]]) if len(flipped) else None
 
 
-def eps_response(model: torch.nn.Module, image: torch.Tensor, label: int, kind: str, eps_grid: np.ndarray,
-                 **params) -> EpsResponse:
+def eps_response(model: torch.nn.Module, image: torch.Tensor, label: int, attack: str | attacks.Attack,
+                 eps_grid: np.ndarray, **options) -> EpsResponse:
     """Attack one (1, 28, 28) digit at every eps of the grid in a single batched call."""
     labels = torch.tensor([label])
-    adversarial = attacks.attack_grid(model, image[None], labels, kind, eps_grid, **params)[:, 0]
+    adversarial = attacks.attack_grid(model, image[None], labels, attack, eps_grid, **options)[:, 0]
     with torch.no_grad():
         probabilities = model(adversarial).softmax(1)
     return EpsResponse(np.asarray(eps_grid, dtype=np.float32), adversarial[:, 0].numpy(), probabilities.numpy(),

@@ -9,7 +9,7 @@ a strong attack shows why one stalls where the other does not.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -46,12 +46,13 @@ def loss_surface(model: nn.Module, image: torch.Tensor, label: int, eps: float, 
                    logits.argmax(1).view(points, points).numpy())
 
 
-def margin_curve(model: nn.Module, image: torch.Tensor, label: int, kind: str, eps: float, *,
-                 preset: str = "paper", seed: int = 0, **overrides) -> np.ndarray:
-    """The margin at each iterate of one attack run (the start point first); with early stopping off, so the
-    curve runs to the end of the budget."""
-    result = attacks.run(model, image[None], torch.tensor([label]), kind, eps, preset=preset, seed=seed,
-                         return_iterates=True, **{"restarts": 1, **overrides, "early_stop": False})
+def margin_curve(model: nn.Module, image: torch.Tensor, label: int, attack: str | attacks.Attack, eps: float, *,
+                 seed: int = 0, **options) -> np.ndarray:
+    """The margin at each iterate of one run of `attack` (the start point first): one start, and early stopping
+    off whatever the attack says, so the curve runs to the end of the budget."""
+    attack = attacks.resolve(attack, **options)
+    attack = replace(attack, params=replace(attack.params, restarts=1, early_stop=False))
+    result = attacks.run(model, image[None], torch.tensor([label]), attack, eps, seed=seed, return_iterates=True)
     iterates = result.iterates[:, 0, 0]
     with torch.no_grad():
         return per_digit_loss(model(iterates), torch.full((len(iterates),), label), "margin").numpy()

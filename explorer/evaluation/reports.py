@@ -1,16 +1,14 @@
 """What `explorer evaluate` runs: Table 1 and its flags, the eps sweeps, the latent geometry and the converged
-evaluation, each into its result file in results/. Table 1 and the sweeps are the paper's, on MNIST; the latent
-geometry and the converged evaluation of another dataset's models go to results/DATASET/.
+evaluation, each of the checkpoints named into its result file (results.py), the other checkpoints' rows kept from
+the file already there. Table 1 and the sweeps are the paper's, on MNIST; the latent geometry and the converged
+evaluation of another dataset's models go to results/DATASET/.
 
-Each file records the settings all its rows share, and each row the run that made it, so one retrained model can be
-re-evaluated on its own (`names`) while the other rows are kept.
+Each file records the settings all its rows share, and each row the run that made it.
 """
 
 from __future__ import annotations
 
-import functools
 import json
-import operator
 from pathlib import Path
 
 import torch
@@ -18,9 +16,24 @@ import torch
 from explorer import data, latent, models
 from explorer.evaluation import ensemble, sweeps, table1
 from explorer.evaluation.batch_store import BatchStore
-from explorer.evaluation.results import ResultsError, results_folder, write_json
+from explorer.evaluation.results import Earlier, Layout, ResultsError, results_folder, write
 from explorer.provenance import code_version, now, sha256_file
 from explorer.runtime import device_name, float32_mode, pick_device
+
+TABLE1 = Layout("table1", parts=(("models",), ("tables", "paper", "rows"), ("tables", "strong", "rows"),
+                                 ("sensitivity", "paper"), ("sensitivity", "strong"), ("paper_pattern", "rows")),
+                settings={"paper": ("tables", "paper", "digits"), "strong": ("tables", "strong", "digits"),
+                          "checks": ("paper_pattern", "digits"), "batch_size": ("made_by", "batch_size")},
+                derived=("flags",))
+SWEEPS = Layout("sweeps", parts=(("models",), ("accuracy",), ("smallest_flipping_eps",)),
+                settings={"digits": ("digits",), "batch_size": ("made_by", "batch_size")})
+LATENT = Layout("latent")
+CONVERGED = Layout("converged", settings={key: ("made_by", key) for key in ("digits", "budget", "square",
+                                                                            "batch_size")}, complete=False)
+
+TABLE1_DEFAULTS = {"paper": 10_000, "strong": 1_000, "checks": 1_000, "batch_size": 500}
+SWEEPS_DEFAULTS = {"digits": 500, "batch_size": 100}
+CONVERGED_DEFAULTS = {"digits": 10_000, "budget": ensemble.DEFAULT_BUDGET, "square": "sample", "batch_size": 500}
 
 
 def model_provenance(model: models.ConvNet, device: torch.device) -> dict:
@@ -29,6 +42,10 @@ def model_provenance(model: models.ConvNet, device: torch.device) -> dict:
             "card_sha256": sha256_file(models.resolve(model.card["name"]).with_suffix(".json")),
             "evaluated": {"code_version": code_version(), "date": now(), "device": device_name(device),
                           "torch": torch.__version__, "float32": float32_mode(device)}}
+
+
+def shipped_weights(names: list[str]) -> dict[str, str]:
+    return {name: models.load(name).card["weights_sha256"] for name in names}
 
 
 def made_by(command: str, dataset: str = "mnist", **settings) -> dict:
@@ -67,79 +84,6 @@ def rows_to_run(names: list[str] | None) -> list[str]:
     return [row for row, name in table1.ROWS.items() if name in names]
 
 
-TABLE1_DEFAULTS = {"paper": 10_000, "strong": 1_000, "checks": 1_000, "batch_size": 500}
-SWEEPS_DEFAULTS = {"digits": 500, "batch_size": 100}
-
-
-# Where each result file keeps its per-model entries: a row is kept only if every one of them holds it.
-TABLE1_PARTS = (("models",), ("tables", "paper", "rows"), ("tables", "strong", "rows"), ("sensitivity", "paper"),
-                ("sensitivity", "strong"), ("paper_pattern", "rows"))
-SWEEPS_PARTS = (("models",), ("accuracy",), ("smallest_flipping_eps",))
-LATENT_PARTS = (("models",),)
-
-
-def read_earlier(path: Path, keep: list[str], parts: tuple[tuple[str, ...], ...],
-                 setting_keys: tuple[str, ...] = ()) -> tuple[dict, dict[str, object]]:
-    """The result file at `path`, checked to hold the rows `keep` in each of its `parts`, and its settings (see
-    `setting_of`): all a re-run reads from it is read here, so a damaged file stops it before any attack runs."""
-    if not path.is_file():
-        raise ResultsError(f"{path} does not exist yet, so there are no other models' rows to keep: evaluate "
-                           "all the models first (leave out --models)")
-    try:
-        earlier = json.loads(path.read_text())
-        for part in parts:
-            rows = functools.reduce(operator.getitem, part, earlier)
-            if missing := [key for key in keep if key not in rows]:
-                name = table1.ROWS.get(missing[0], missing[0])
-                raise ResultsError(f"{path} has no row for {name} in {'.'.join(part)}: add {name} to --models, "
-                                   "or leave out --models")
-        if not isinstance(earlier["made_by"], dict) or not all(
-                isinstance(earlier["models"][key]["weights_sha256"], str) for key in keep):
-            raise TypeError("made_by or a row's weights_sha256 is not what this code writes")
-        return earlier, {key: setting_of(earlier, key) for key in setting_keys}
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise ResultsError(f"{path} is damaged or older than this code ({type(exc).__name__}: {exc}): evaluate all "
-                           "the models (leave out --models), or restore the file with git") from exc
-
-
-def setting_of(content: dict, name: str) -> object:
-    """A result file's digit count for a part ("paper", "strong", "checks", "digits"), its "eps" grid or its
-    "batch_size" (which seeds the random starts)."""
-    if name == "checks":
-        return content["paper_pattern"]["digits"]
-    if name == "batch_size":
-        return content["made_by"]["batch_size"]
-    if name in ("digits", "eps"):
-        return content[name]
-    return content["tables"][name]["digits"]
-
-
-def fill_in(asked: dict[str, int | None], earlier_settings: dict[str, object] | None,
-            defaults: dict[str, int]) -> dict[str, int]:
-    """Options left unset take the earlier file's values when its rows are kept (adding a row needs no flags),
-    else the defaults."""
-    fallback = earlier_settings if earlier_settings is not None else defaults
-    return {key: value if value is not None else fallback[key] for key, value in asked.items()}
-
-
-def check_earlier(path: Path, earlier: dict, earlier_settings: dict[str, object], content: dict, keep: list[str],
-                  settings: dict[str, object]) -> None:
-    """Refuse to keep rows `keep` (Table 1 row names or checkpoint names) of the earlier file unless it was made
-    with `content`'s settings, digit counts and eps grid (`settings`), and of the weights shipped now."""
-    differing = {key for key in content["made_by"].keys() | earlier["made_by"].keys()
-                 if key != "command" and content["made_by"].get(key) != earlier["made_by"].get(key)}
-    differing |= {name for name, value in settings.items() if value != earlier_settings[name]}
-    if differing:
-        raise ResultsError(f"{path} was made with other settings ({', '.join(sorted(differing))}): to keep its "
-                           "other rows, re-run with the settings it records, or evaluate all the models (leave out "
-                           "--models)")
-    for key in keep:
-        name = table1.ROWS.get(key, key)
-        if earlier["models"][key]["weights_sha256"] != models.load(name).card["weights_sha256"]:
-            raise ResultsError(f"{path} holds {name} as it was before its checkpoint changed: add {name} to "
-                               "--models, or leave out --models")
-
-
 def write_table1(results: Path, *, names: list[str] | None = None, digits: int | None = None,
                  strong_digits: int | None = None, check_digits: int | None = None, batch_size: int | None = None,
                  device: str = "auto", progress: bool = True, store: BatchStore | None = None) -> dict:
@@ -147,46 +91,35 @@ def write_table1(results: Path, *, names: list[str] | None = None, digits: int |
     Named models replace their own rows; the others are kept from the file already there. `store` keeps finished
     batches until the file is written, so an interrupted run goes on where it stopped."""
     run = rows_to_run(names)
-    kept = [row for row in table1.ROWS if row not in run]
-    asked = {"paper": digits, "strong": strong_digits, "checks": check_digits, "batch_size": batch_size}
-    earlier, earlier_settings = None, None
-    if kept:
-        earlier, earlier_settings = read_earlier(results / "table1.json", kept, TABLE1_PARTS, tuple(asked))
-    options = fill_in(asked, earlier_settings, TABLE1_DEFAULTS)
+    earlier = Earlier(results, TABLE1, [row for row in table1.ROWS if row not in run])
+    options = earlier.options({"paper": digits, "strong": strong_digits, "checks": check_digits,
+                               "batch_size": batch_size}, TABLE1_DEFAULTS)
     batch_size, check_digits = options["batch_size"], options["checks"]
     torch_device = pick_device(device)
     loaded = {row: models.load(table1.ROWS[row], device=torch_device) for row in run}
+    presets = ("paper", "strong")
     content = {"made_by": made_by("explorer evaluate --table1", eps=table1.EPS, batch_size=batch_size,
-                                  presets={p: table1.preset_params(p) for p in ("paper", "strong")}),
+                                  presets={p: table1.preset_params(p) for p in presets}),
                "models": {row: {"checkpoint": table1.ROWS[row], **model_provenance(model, torch_device)}
-                          for row, model in loaded.items()}}
-    if earlier:
-        check_earlier(results / "table1.json", earlier, earlier_settings, content, kept, options)
-    content["paper"] = table1.PAPER
-    tables: dict[str, dict] = {}
-    for preset in ("paper", "strong"):
+                          for row, model in loaded.items()},
+               "paper": table1.PAPER,
+               "tables": {preset: {"digits": options[preset], "rows": {}} for preset in presets},
+               "sensitivity": {preset: {} for preset in presets},
+               "paper_pattern": {"digits": check_digits, "rows": {}}}
+    earlier.check(content, shipped_weights([table1.ROWS[row] for row in earlier.keep]))
+    for preset in presets:
         images, labels = first_test_digits(options[preset], torch_device)
-        tables[preset] = {row: table1.evaluate_model(model, images, labels, preset, batch_size, progress, store)
-                          for row, model in loaded.items()}
+        content["tables"][preset]["rows"] = {
+            row: table1.evaluate_model(model, images, labels, preset, batch_size, progress, store)
+            for row, model in loaded.items()}
         print(f"{preset}: {options[preset]} digits done", flush=True)
     images, labels = first_test_digits(check_digits, torch_device)
-    checks = {preset: {row: table1.sensitivity(model, images, labels, preset, batch_size, progress, store)
-                       for row, model in loaded.items()} for preset in ("paper", "strong")}
-    pattern = {row: table1.paper_pattern(model, images, labels, batch_size, progress, store)
-               for row, model in loaded.items()}
-
-    def pick(new: dict, old: dict | None) -> dict:  # every row, in the table's order, fresh or kept
-        return {row: new[row] if row in run else old[row] for row in table1.ROWS}
-
-    content["models"] = pick(content["models"], earlier and earlier["models"])
-    content["tables"] = {preset: {"digits": options[preset],
-                                  "rows": pick(tables[preset], earlier and earlier["tables"][preset]["rows"])}
-                         for preset in tables}
-    content["sensitivity"] = {preset: pick(checks[preset], earlier and earlier["sensitivity"][preset])
-                              for preset in checks}
-    content["paper_pattern"] = {"digits": check_digits,
-                                "rows": pick(pattern, earlier and earlier["paper_pattern"]["rows"])}
-    write_json(results / "table1.json", content)
+    content["sensitivity"] = {preset: {row: table1.sensitivity(model, images, labels, preset, batch_size, progress,
+                                                               store) for row, model in loaded.items()}
+                              for preset in presets}
+    content["paper_pattern"]["rows"] = {row: table1.paper_pattern(model, images, labels, batch_size, progress, store)
+                                        for row, model in loaded.items()}
+    earlier.merge(content, table1.ROWS)
     if store is not None:
         store.clear()
     return refresh_flags(results)
@@ -197,7 +130,7 @@ def refresh_flags(results: Path) -> dict:
     content = json.loads((results / "table1.json").read_text())
     sweep_path = results / "sweeps.json"
     content["flags"] = table1.flags(content, json.loads(sweep_path.read_text()) if sweep_path.is_file() else None)
-    write_json(results / "table1.json", content)
+    write(results / "table1.json", content)
     (results / "table1.md").write_text(table1.markdown(content, content["flags"]))
     return content
 
@@ -208,36 +141,26 @@ def write_sweeps(results: Path, *, names: list[str] | None = None, digits: int |
     """Sweep eps for the Table 1 models `names` (all four when None) into results/sweeps.json, keeping the other
     models' sweeps from the file already there; `store` as for `write_table1`."""
     run = [table1.ROWS[row] for row in rows_to_run(names)]
-    kept = [name for name in table1.ROWS.values() if name not in run]
-    asked = {"digits": digits, "batch_size": batch_size}
-    earlier, earlier_settings = None, None
-    if kept:
-        earlier, earlier_settings = read_earlier(results / "sweeps.json", kept, SWEEPS_PARTS, (*asked, "eps"))
-    options = fill_in(asked, earlier_settings, SWEEPS_DEFAULTS)
-    digits, batch_size = options["digits"], options["batch_size"]
+    earlier = Earlier(results, SWEEPS, [name for name in table1.ROWS.values() if name not in run])
+    options = earlier.options({"digits": digits, "batch_size": batch_size}, SWEEPS_DEFAULTS)
     torch_device = pick_device(device)
-    content = {"made_by": made_by("explorer evaluate --sweeps", batch_size=batch_size,
+    content = {"made_by": made_by("explorer evaluate --sweeps", batch_size=options["batch_size"],
                                   presets={p: table1.preset_params(p) for p in ("paper", "strong")}),
-               "digits": digits, "eps": sweeps.EPS_GRID, "models": {}, "accuracy": {}, "smallest_flipping_eps": {}}
-    if earlier:
-        check_earlier(results / "sweeps.json", earlier, earlier_settings, content, kept,
-                      {**options, "eps": sweeps.EPS_GRID})
-    images, labels = first_test_digits(digits, torch_device)
-    for name in table1.ROWS.values():
-        if name not in run:
-            for part in ("models", "accuracy", "smallest_flipping_eps"):
-                content[part][name] = earlier[part][name]
-            continue
+               "digits": options["digits"], "eps": sweeps.EPS_GRID, "models": {}, "accuracy": {},
+               "smallest_flipping_eps": {}}
+    earlier.check(content, shipped_weights(earlier.keep))
+    images, labels = first_test_digits(options["digits"], torch_device)
+    for name in run:
         model = models.load(name, device=torch_device)
         content["models"][name] = model_provenance(model, torch_device)
         content["accuracy"][name], content["smallest_flipping_eps"][name] = {}, {}
         for preset in ("paper", "strong"):
-            result = sweeps.sweep(model, images, labels, preset, batch_size=batch_size, progress=progress,
+            result = sweeps.sweep(model, images, labels, preset, batch_size=options["batch_size"], progress=progress,
                                   store=store)
             content["accuracy"][name][preset] = result["accuracy"]
             content["smallest_flipping_eps"][name][preset] = result["smallest_flipping_eps"]
         print(f"sweeps: {name} done", flush=True)
-    write_json(results / "sweeps.json", content)
+    content = earlier.merge(content, table1.ROWS.values())
     if store is not None:
         store.clear()
     if (results / "table1.json").is_file():
@@ -249,27 +172,25 @@ def write_latent(results: Path, *, names: list[str] | None = None) -> dict:
     """Latent geometry of the checkpoints `names` (all MNIST ones when None) into latent.json of their dataset's
     results folder, keeping the other checkpoints' rows from the file already there."""
     dataset, shipped = checkpoints_of(names)
-    results = results_folder(results, dataset)
     run = names or shipped
-    kept = [name for name in shipped if name not in run]
-    earlier, earlier_settings = None, None
-    if kept:
-        earlier, earlier_settings = read_earlier(results / "latent.json", kept, LATENT_PARTS)
+    earlier = Earlier(results_folder(results, dataset), LATENT, [name for name in shipped if name not in run])
     content = {"made_by": {"command": "explorer evaluate --latent",
                            "data_sha256": data.DATASETS[dataset].content_sha256,
                            "digits": latent.images_used(dataset)}, "models": {}}
-    if earlier:
-        check_earlier(results / "latent.json", earlier, earlier_settings, content, kept, {})
+    earlier.check(content, shipped_weights(earlier.keep))
     fresh = latent.report(run, dataset)
     cpu = torch.device("cpu")
-    for name in dict.fromkeys([*shipped, *run]):
-        content["models"][name] = ({**fresh[name], **model_provenance(models.load(name), cpu)} if name in run
-                                   else earlier["models"][name])
-    write_json(results / "latent.json", content)
-    return content
+    content["models"] = {name: {**fresh[name], **model_provenance(models.load(name), cpu)} for name in run}
+    return earlier.merge(content, shipped)
 
 
-def earlier_ensembles(path: Path, names: list[str], digits: int) -> dict[str, dict]:
+def ensemble_record(dataset: str) -> list[dict]:
+    """The ensemble's attacks as converged.json records them."""
+    return [{"attack": kind, "params": ensemble.component(kind, dataset).params.as_record()}
+            for kind in ensemble.COMPONENTS]
+
+
+def earlier_ensembles(path: Path, names: list[str], digits: int, dataset: str) -> dict[str, dict]:
     """The rows of `path` that can stand in for the ensemble of `names`: made on the same data, the same number of
     digits at the same eps, with the same components, of the weights shipped now. Refuses anything else."""
     try:
@@ -277,8 +198,7 @@ def earlier_ensembles(path: Path, names: list[str], digits: int) -> dict[str, di
         rows, settings = earlier["models"], earlier["made_by"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ResultsError(f"cannot read the converged rows of {path} ({exc}): pass a converged.json") from exc
-    components = [{"attack": kind, "params": ensemble.params_for(kind).as_record()} for kind in ensemble.COMPONENTS]
-    same_ensemble = [c for c in settings.get("components", []) if c["attack"] != "square"] == components
+    same_ensemble = [c for c in settings.get("components", []) if c["attack"] != "square"] == ensemble_record(dataset)
     kept = {}
     for name in names:
         model, row = models.load(name), rows.get(name, {})
@@ -292,10 +212,6 @@ def earlier_ensembles(path: Path, names: list[str], digits: int) -> dict[str, di
     return kept
 
 
-CONVERGED_DEFAULTS = {"digits": 10_000, "budget": ensemble.DEFAULT_BUDGET, "square": "sample", "batch_size": 500}
-CONVERGED_PARTS = (("models",),)
-
-
 def write_converged(results: Path, *, names: list[str] | None = None, digits: int | None = None,
                     budget: int | None = None, square: str | None = None, batch_size: int | None = None,
                     device: str = "auto", progress: bool = True, store: BatchStore | None = None,
@@ -307,12 +223,9 @@ def write_converged(results: Path, *, names: list[str] | None = None, digits: in
     and eps stand in for the ensemble, the rounds going on from the digits they left standing."""
     dataset, shipped = checkpoints_of(names)
     run = names or shipped
-    path = results_folder(results, dataset) / "converged.json"
-    asked = {"digits": digits, "budget": budget, "square": square, "batch_size": batch_size}
-    earlier = read_earlier(path, [], CONVERGED_PARTS)[0] if path.is_file() else None
-    kept = [name for name in shipped if name not in run and earlier and name in earlier["models"]]
-    settings = {key: earlier["made_by"].get(key) for key in asked} if kept else None
-    options = fill_in(asked, settings, CONVERGED_DEFAULTS)
+    earlier = Earlier(results_folder(results, dataset), CONVERGED, [name for name in shipped if name not in run])
+    options = earlier.options({"digits": digits, "budget": budget, "square": square, "batch_size": batch_size},
+                              CONVERGED_DEFAULTS)
     test_size = data.DATASETS[dataset].split_sizes["test"]
     if not 1 <= options["digits"] <= test_size or options["budget"] < 1 or options["batch_size"] < 1:
         raise ResultsError(f"--converged-digits must be 1..{test_size:,} and --budget and --batch-size at least 1, "
@@ -321,25 +234,22 @@ def write_converged(results: Path, *, names: list[str] | None = None, digits: in
         raise ResultsError(f"--square must be one of {', '.join(ensemble.SQUARE_MODES)}, not {options['square']!r}")
     torch_device = pick_device(device)
     content = {"made_by": made_by("explorer evaluate --converged", dataset, eps=table1.EPS, **options,
-                                  components=[{"attack": kind, "params": ensemble.params_for(kind).as_record()}
-                                              for kind in ensemble.COMPONENTS],
+                                  components=ensemble_record(dataset),
                                   escalation={"attack": ensemble.ESCALATION,
                                               "first_round": ensemble.round_settings(1),
                                               "later_rounds": "each doubles the steps or the restarts in turn",
                                               "tolerance": ensemble.TOLERANCE},
                                   square_sample=dict(zip(("share", "fewest"), ensemble.SQUARE_SAMPLE, strict=True))),
                "models": {}}
-    if kept:
-        check_earlier(path, earlier, {}, content, kept, {})
-        content["models"] = {name: earlier["models"][name] for name in kept}
+    earlier.check(content, shipped_weights(earlier.keep))
     images, labels = first_test_digits(options["digits"], torch_device, dataset)
-    earlier_rows = earlier_ensembles(continue_from, run, options["digits"]) if continue_from else {}
+    earlier_rows = earlier_ensembles(continue_from, run, options["digits"], dataset) if continue_from else {}
     for name in run:
         model = models.load(name, device=torch_device)
         adopted_before = store.adopted if store is not None else 0
         row = ensemble.evaluate(model, images, labels, table1.EPS, budget=options["budget"],
                                 square=options["square"], batch_size=options["batch_size"], store=store,
-                                earlier=earlier_rows.get(name), progress=progress)
+                                earlier=earlier_rows.get(name), progress=progress, dataset=dataset)
         provenance = model_provenance(model, torch_device)
         if name in earlier_rows:
             provenance["evaluated"]["ensemble_from"] = {"file": str(continue_from),
@@ -347,9 +257,8 @@ def write_converged(results: Path, *, names: list[str] | None = None, digits: in
         if store is not None and store.adopted > adopted_before:
             provenance["evaluated"]["adopted"] = {"batches": store.adopted - adopted_before, **store.adopted_from}
         content["models"][name] = {**provenance, **row}
-        content["models"] = {n: content["models"][n] for n in shipped if n in content["models"]}
-        write_json(path, content)
+        merged = earlier.merge(content, shipped)
         print(f"converged: {name} {row['robust_accuracy']:.2%} ({row['convergence']['says']})", flush=True)
     if store is not None:
         store.clear()
-    return content
+    return merged

@@ -15,22 +15,22 @@ import torch
 from explorer import attacks
 from explorer.attacks import odi
 from explorer.attacks.losses import per_digit_loss
+from explorer.attacks.params import Attack
 
 Job = dict[str, Any]
 
 
-def attack_batch(model: torch.nn.Module, *, images: torch.Tensor, labels: torch.Tensor, kind: str,
-                 eps: float | list[float], seed: int, screen: str | None = None,
-                 already_fooled: torch.Tensor | None = None, **params: Any) -> tuple[torch.Tensor, torch.Tensor]:
-    """One batch's outcome, the job every runner maps: which digits `kind` fooled at each eps, and which had an
-    all-zero input gradient (bool (E, N) each, on the CPU). Batch b is seeded with its first digit's index. `screen`:
-    a cheaper attack run first (same preset and loss), `kind` then attacking only what it left standing."""
+def attack_batch(model: torch.nn.Module, *, images: torch.Tensor, labels: torch.Tensor, attack: Attack,
+                 eps: float | list[float], seed: int, screen: Attack | None = None,
+                 already_fooled: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """One batch's outcome, the job every runner maps: which digits `attack` fooled at each eps, and which had an
+    all-zero input gradient (bool (E, N) each, on the CPU). Batch b is seeded with its first digit's index.
+    `screen`: a cheaper attack run first, `attack` then attacking only what it left standing."""
     screen_zero = None
-    if screen:
-        screened = attacks.run(model, images, labels, screen, eps, preset=params.get("preset", "paper"), seed=seed,
-                               loss=params.get("loss"), early_stop=params.get("early_stop", True))
+    if screen is not None:
+        screened = attacks.run(model, images, labels, screen, eps, seed=seed)
         already_fooled, screen_zero = screened.fooled, screened.zero_gradient
-    result = attacks.run(model, images, labels, kind, eps, seed=seed, already_fooled=already_fooled, **params)
+    result = attacks.run(model, images, labels, attack, eps, seed=seed, already_fooled=already_fooled)
     zero = result.zero_gradient if screen_zero is None else result.zero_gradient | screen_zero
     return result.fooled.cpu(), zero.cpu()
 

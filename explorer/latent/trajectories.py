@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -36,11 +36,12 @@ def follow(model: torch.nn.Module, eps_grid: tuple[float, ...] | np.ndarray, adv
                      embeddings.reshape(n_eps, n, -1).numpy(), predictions.reshape(n_eps, n).numpy())
 
 
-def migrate(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, kind: str,
-            eps_grid: tuple[float, ...] = EPS_FRAMES, **params) -> Trajectories:
+def migrate(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, attack: str | attacks.Attack,
+            eps_grid: tuple[float, ...] = EPS_FRAMES, **options) -> Trajectories:
     """Attack (N, 1, 28, 28) digits at every eps of the grid in one batched call, and embed every result."""
+    attack = attacks.resolve(attack, **options)
     # Every digit runs the whole attack, even once fooled: the picture shows where the attack takes it, not just
     # the first step across a boundary.
-    params = {**params, "early_stop": False}
-    adversarial = attacks.attack_grid(model, images, labels, kind, eps_grid, **params)
+    attack = replace(attack, params=replace(attack.params, early_stop=False))
+    adversarial = attacks.attack_grid(model, images, labels, attack, eps_grid)
     return follow(model, eps_grid, adversarial, labels.numpy())

@@ -1,8 +1,9 @@
-"""Shareable links: the view a URL's query names (models, digit, attack, preset, eps, 2-D projection), read back
-into valid values. A link can be stale or mistyped, so every bad value becomes the nearest valid one and a notice
-that says what was changed; nothing here ever raises on what a URL holds.
+"""Shareable links: the view a URL's query names (models, digit, attack, preset and every attack parameter a user
+changed from it, eps, 2-D projection), read back into valid values. A link can be stale or mistyped, so every bad
+value becomes the nearest valid one and a notice that says what was changed; nothing here ever raises on what a
+URL holds.
 
-    ?models=softmax,triplet&digit=0&attack=pgd&preset=paper&eps=0.2&projection=umap
+    ?models=softmax,triplet&digit=0&attack=pgd&preset=paper&steps=7&step_size=eps/steps&eps=0.2&projection=umap
 
 The dataset is the models': `models=fashion-softmax,fashion-triplet` opens Fashion-MNIST, and `digit` is an index
 into that dataset's test set.
@@ -15,7 +16,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-FIELDS = ("models", "digit", "attack", "preset", "eps", "projection")
+from explorer import attacks
+
+# The attack parameters a user can change in the app, with the ranges its widgets (and so links) allow.
+LIMITS = {"steps": (1, 100), "step_size": (0.001, 0.5), "restarts": (1, 5), "decay": (0.0, 2.0)}
+CHANGEABLE = ("steps", "step_size", "restarts", "random_start", "decay", "loss")
+EPS_OVER_STEPS = "eps/steps"  # a step_size of None: eps divided by the steps
+FIELDS = ("models", "digit", "attack", "preset", *CHANGEABLE, "eps", "projection")
 
 
 @dataclass
@@ -29,6 +36,7 @@ class Link:
     preset: str | None = None
     eps: float | None = None  # a value of the eps grid
     projection: str | None = None
+    changes: dict[str, object] = field(default_factory=dict)  # attack parameters changed from the preset's
     notices: list[str] = field(default_factory=list)
 
 
@@ -90,6 +98,38 @@ def _eps(link: Link, text: str, grid: np.ndarray) -> float | None:
     return None if nearest is None else round(nearest, 4)
 
 
+_UNREADABLE = object()
+
+
+def _parsed(name: str, text: str) -> object:
+    """The value `text` names for the attack parameter `name`, or _UNREADABLE."""
+    if name == "loss":
+        return text if text in attacks.UNTARGETED_LOSSES else _UNREADABLE
+    if name == "random_start":
+        return {"true": True, "false": False}.get(text, _UNREADABLE)
+    if name == "step_size" and text == EPS_OVER_STEPS:
+        return None
+    try:
+        value = (int if name in ("steps", "restarts") else float)(text)
+    except ValueError:
+        return _UNREADABLE
+    return value if np.isfinite(value) else _UNREADABLE
+
+
+def _change(link: Link, name: str, text: str) -> None:
+    """One attack parameter the link changes, read and brought into the widgets' range."""
+    value = _parsed(name, text.strip().lower())
+    if value is _UNREADABLE:
+        link.notices.append(f"The link's {name} {text!r} cannot be read: the preset's value is shown.")
+        return
+    if name in LIMITS and value is not None:
+        low, high = LIMITS[name]
+        if not low <= value <= high:
+            value = min(max(value, low), high)
+            link.notices.append(f"The app's {name} goes from {low:g} to {high:g}: showing {value:g}.")
+    link.changes[name] = value
+
+
 def read(query: Mapping[str, str], *, available: Mapping[str, str], bundled: Mapping[str, np.ndarray],
          kinds: Sequence[str], presets: Sequence[str], eps_grid: np.ndarray, projections: Sequence[str]) -> Link:
     """The view `query` names, each value checked against what this server offers: `available` maps each
@@ -103,6 +143,16 @@ def read(query: Mapping[str, str], *, available: Mapping[str, str], bundled: Map
         link.attack = _choice(link, "attack", text, kinds)
     if text := query.get("preset"):
         link.preset = _choice(link, "preset", text, presets)
+    for name in CHANGEABLE:
+        if text := query.get(name):
+            _change(link, name, text)
+    if link.changes:
+        try:
+            attacks.params_for(link.attack or kinds[0], link.preset or "paper", **link.changes)
+        except ValueError as error:
+            link.notices.append(f"The link's attack parameters do not fit together ({error}): the preset's are "
+                                "shown.")
+            link.changes = {}
     if text := query.get("eps"):
         link.eps = _eps(link, text, np.asarray(eps_grid, dtype=float))
     if text := query.get("projection"):
@@ -110,9 +160,17 @@ def read(query: Mapping[str, str], *, available: Mapping[str, str], bundled: Map
     return link
 
 
-def query(*, models: Sequence[str], digit: int | None, attack: str, preset: str, eps: float,
+def _text(value: object) -> str:
+    if value is None:
+        return EPS_OVER_STEPS
+    return str(value).lower() if isinstance(value, bool) else f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def query(*, models: Sequence[str], digit: int | None, attack: attacks.Attack, eps: float,
           projection: str | None = None) -> dict[str, str]:
-    """The query that names a view (`digit` None for an upload or a drawing, which a link cannot carry)."""
-    values = {"models": ",".join(models), "digit": None if digit is None else str(digit), "attack": attack,
-              "preset": preset, "eps": f"{eps:.2f}", "projection": projection}
+    """The query that names a view (`digit` None for an upload or a drawing, which a link cannot carry): the attack
+    by its kind, its preset and each parameter changed from the preset's."""
+    values = {"models": ",".join(models), "digit": None if digit is None else str(digit), "attack": attack.kind,
+              "preset": attack.preset, **{name: _text(value) for name, value in attack.changes().items()},
+              "eps": f"{eps:.2f}", "projection": projection}
     return {key: value for key, value in values.items() if value is not None}
