@@ -22,7 +22,6 @@ from explorer import attacks
 LIMITS = {"steps": (1, 100), "step_size": (0.001, 0.5), "restarts": (1, 5), "decay": (0.0, 2.0)}
 CHANGEABLE = ("steps", "step_size", "restarts", "random_start", "decay", "loss")
 EPS_OVER_STEPS = "eps/steps"  # a step_size of None: eps divided by the steps
-FIELDS = ("models", "digit", "attack", "preset", *CHANGEABLE, "eps", "projection")
 
 
 @dataclass

@@ -50,15 +50,6 @@ class View:
     eps: float = DEFAULT_EPS
     projection: str = DEFAULT_PROJECTION
 
-    @property
-    def class_names(self) -> tuple[str, ...]:
-        return data.DATASETS[self.dataset].class_names
-
-    @property
-    def item(self) -> str:
-        """What one image is called: "digit" or "image"."""
-        return data.DATASETS[self.dataset].item
-
     def link(self, *, projection: bool = False, digit: bool = True) -> dict[str, str]:
         """The query that opens this view (the 2-D projection and the digit only where the page shows them)."""
         return links.query(models=self.models, digit=self.digit.test_index if digit else None, attack=self.attack,
