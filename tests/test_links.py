@@ -49,7 +49,7 @@ def test_bad_attack_parameters_become_the_nearest_valid_ones_with_a_notice(query
     ({"models": "gone"}, "models", None, "'gone'"),
     ({"models": "softmax,triplet,triplet-pgd"}, "models", ["softmax", "triplet"], "two models"),
     ({"models": "softmax,fashion-softmax"}, "models", ["softmax"], "models of one dataset"),
-    ({"models": "fashion-softmax", "digit": "42"}, "digit", 7, "nearest one, #7"),
+    ({"models": "fashion-softmax", "digit": "42"}, "digit", 7, "Test image #42 is not among"),
     ({"digit": "40"}, "digit", 42, "nearest one, #42"),
     ({"digit": "-5"}, "digit", 3, "nearest one, #3"),
     ({"digit": "1e9"}, "digit", None, "not a test index"),

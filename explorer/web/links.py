@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from explorer import attacks
+from explorer import attacks, data
 
 # The attack parameters a user can change in the app, with the ranges its widgets (and so links) allow.
 LIMITS = {"steps": (1, 100), "step_size": (0.001, 0.5), "restarts": (1, 5), "decay": (0.0, 2.0)}
@@ -84,8 +84,8 @@ def _digit(link: Link, text: str, bundled: np.ndarray) -> int | None:
     nearest = _nearest(link, text, bundled, int,
                        f"The link's digit {text!r} is not a test index (a whole number from 0 to 9,999).")
     if nearest is not None and nearest != int(text):
-        link.notices.append(f"Test digit #{int(text)} is not among the {len(bundled):,} bundled with the app: "
-                            f"showing the nearest one, #{nearest}.")
+        link.notices.append(f"Test {data.DATASETS[link.dataset].item} #{int(text)} is not among the "
+                            f"{len(bundled):,} bundled with the app: showing the nearest one, #{nearest}.")
     return nearest
 
 
