@@ -87,19 +87,20 @@ class Earlier:
         self.path, self.layout = folder / f"{layout.name}.json", layout
         self.content: dict | None = None
         self.keep: list[str] = []
+        self._settings: dict[str, object] = {}
         keep = list(keep)
         if not keep:
             return
         if not self.path.is_file():
-            if keep and layout.complete:
+            if layout.complete:
                 raise ResultsError(f"{self.path} does not exist yet, so there are no other models' rows to keep: "
                                    "evaluate all the models first (leave out --models)")
             return
         try:
             self.content = json.loads(self.path.read_text())
-            for part in layout.parts:
+            for part in layout.parts if layout.complete else ():
                 rows = _at(self.content, part)
-                if missing := [key for key in keep if key not in rows] if layout.complete else []:
+                if missing := [key for key in keep if key not in rows]:
                     name = self.content["models"].get(missing[0], {}).get("checkpoint", missing[0])
                     raise ResultsError(f"{self.path} has no row for {name} in {'.'.join(part)}: add {name} to "
                                        "--models, or leave out --models")
@@ -107,8 +108,8 @@ class Earlier:
             if self.keep and (not isinstance(self.content["made_by"], dict) or not all(
                     isinstance(self.content["models"][key]["weights_sha256"], str) for key in self.keep)):
                 raise TypeError("made_by or a row's weights_sha256 is not what this code writes")
-            self._settings = ({option: _at(self.content, where) for option, where in layout.settings.items()}
-                              if self.keep else {})
+            if self.keep:
+                self._settings = {option: _at(self.content, where) for option, where in layout.settings.items()}
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
             raise ResultsError(f"{self.path} is damaged or older than this code ({type(exc).__name__}: {exc}): "
                                "evaluate all the models (leave out --models), or restore the file with git") from exc
