@@ -47,20 +47,17 @@ def add_model(args: argparse.Namespace) -> None:
 def presets_say(field: str) -> str:
     """What each preset gives `field`, for --help: read from the presets, never restated."""
     from explorer import attacks
+    from explorer.web.links import spelled
 
-    def shown(value: object) -> str:
-        return "eps/steps" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
-
-    return "; ".join(f"{preset}: " + ", ".join(f"{kind} {shown(getattr(params, field))}"
+    return "; ".join(f"{preset}: " + ", ".join(f"{kind} {spelled(getattr(params, field))}"
                                                for kind, params in kinds.items())
                      for preset, kinds in attacks.PRESETS.items()).replace("%", "%%")
 
 
-EPS_OVER_STEPS = "eps/steps"
-
-
 def step_size(text: str) -> float | str:
     """A step size, or eps/steps: each step eps divided by the steps (what AttackParams calls step_size None)."""
+    from explorer.web.links import EPS_OVER_STEPS
+
     return EPS_OVER_STEPS if text.replace(" ", "") == EPS_OVER_STEPS else float(text)
 
 
@@ -69,6 +66,7 @@ def attack_digit(args: argparse.Namespace) -> None:
 
     from explorer import attacks, data, models
     from explorer.plots import figures
+    from explorer.web.links import EPS_OVER_STEPS
 
     model = models.load(args.model)
     images, labels = data.load_split("test", models.dataset_of(model.card))

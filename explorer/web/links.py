@@ -159,7 +159,8 @@ def read(query: Mapping[str, str], *, available: Mapping[str, str], bundled: Map
     return link
 
 
-def _text(value: object) -> str:
+def spelled(value: object) -> str:
+    """An attack parameter's value as links (and the CLI) write it."""
     if value is None:
         return EPS_OVER_STEPS
     return str(value).lower() if isinstance(value, bool) else f"{value:g}" if isinstance(value, float) else str(value)
@@ -170,6 +171,6 @@ def query(*, models: Sequence[str], digit: int | None, attack: attacks.Attack, e
     """The query that names a view (`digit` None for an upload or a drawing, which a link cannot carry): the attack
     by its kind, its preset and each parameter changed from the preset's."""
     values = {"models": ",".join(models), "digit": None if digit is None else str(digit), "attack": attack.kind,
-              "preset": attack.preset, **{name: _text(value) for name, value in attack.changes().items()},
+              "preset": attack.preset, **{name: spelled(value) for name, value in attack.changes().items()},
               "eps": f"{eps:.2f}", "projection": projection}
     return {key: value for key, value in values.items() if value is not None}
