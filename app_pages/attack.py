@@ -32,9 +32,10 @@ from explorer.web.view import Digit, attack_page_title
 
 SOURCES = {"test": "Test set", "upload": "Upload a picture", "draw": "Draw"}
 # The eps view draws in the browser: moving the slider never waits for the server (assets/eps_viewer.*).
+ASSETS = Path(__file__).parent.parent / "assets"
 EPS_VIEWER = st.components.v2.component(
-    "explorer.eps_viewer", html="", js=(Path(__file__).parent.parent / "assets" / "eps_viewer.js").read_text(),
-    css=(Path(__file__).parent.parent / "assets" / "eps_viewer.css").read_text())
+    "explorer.eps_viewer", html="", js=(ASSETS / "eps_viewer.js").read_text(encoding="utf-8"),
+    css=(ASSETS / "eps_viewer.css").read_text(encoding="utf-8"))
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "gif", "bmp", "webp", "tif", "tiff"]
 STRIP = 10  # thumbnails in the strip
 LOSS_NAMES = {

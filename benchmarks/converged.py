@@ -65,7 +65,7 @@ def main() -> None:
     ours_robust = torch.tensor([code == ensemble.ROBUST for code in ours["broken_by"]])
     print(f"ours: {ours['robust_accuracy']:.2%} in {ours_seconds:.0f} s ({ours['convergence']['says']})", flush=True)
     if args.save:
-        args.save.write_text(json.dumps({**ours, "seconds": round(ours_seconds, 1)}, indent=1))
+        args.save.write_text(json.dumps({**ours, "seconds": round(ours_seconds, 1)}, indent=1), encoding="utf-8")
     standard_robust, standard_seconds = reference(model, x, y, "standard", args.batch)
     print(f"AutoAttack standard: {standard_robust.double().mean():.2%} in {standard_seconds:.0f} s", flush=True)
     plus = None

@@ -63,7 +63,7 @@ def launch_chromium(playwright):
 
 def memory_bytes(pid: int, field: str = "VmHWM") -> int:
     """The process's peak (VmHWM) or current (VmRSS) resident memory, from Linux's /proc."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+    for line in Path(f"/proc/{pid}/status").read_text(encoding="utf-8").splitlines():
         if line.startswith(f"{field}:"):
             return int(line.split()[1]) * 1024
     raise RuntimeError(f"no {field} for process {pid}")

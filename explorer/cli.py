@@ -214,7 +214,7 @@ def evaluate_models(args: argparse.Namespace) -> None:
             content = reports.write_table1(args.results, names=args.models, digits=args.digits,
                                            strong_digits=args.strong_digits, check_digits=args.check_digits,
                                            batch_size=args.batch_size, device=args.device, store=stores["table1"])
-            print((args.results / "table1.md").read_text())
+            print((args.results / "table1.md").read_text(encoding="utf-8"))
             print(f"wrote {args.results / 'table1.json'} and table1.md ({len(json.dumps(content)):,} bytes)")
         if args.converged:
             content = reports.write_converged(args.results, names=args.models, digits=args.converged_digits,

@@ -133,7 +133,7 @@ def test_the_table1_page_shows_paper_and_ours():
     table = app.dataframe[0].value
     assert list(table["source"][:3]) == ["paper", "ours, paper preset (10,000 digits)",
                                          "ours, strong preset (10,000 digits)"]
-    committed = json.loads((Path(__file__).parent.parent / "results" / "table1.json").read_text())
+    committed = json.loads((Path(__file__).parent.parent / "results" / "table1.json").read_text(encoding="utf-8"))
     assert len(app.warning) == len(committed["flags"])
     assert results.how_made(committed) in app.caption[-1].value  # which run made which rows
     converged = results.committed("converged")["models"]
@@ -319,7 +319,7 @@ def test_the_app_loads_checkpoints_by_name_from_its_folder_never_by_path():
 def test_uploads_are_capped_by_the_server_below_what_preprocessing_accepts():
     import tomllib
 
-    config = tomllib.loads((Path(__file__).parent.parent / ".streamlit" / "config.toml").read_text())
+    config = tomllib.loads((Path(__file__).parent.parent / ".streamlit" / "config.toml").read_text(encoding="utf-8"))
     cap_mb = config["server"]["maxUploadSize"]
     assert cap_mb >= 1 and cap_mb * 2**20 <= uploads.MAX_BYTES
 
@@ -486,3 +486,25 @@ def test_another_datasets_table1_page_shows_its_converged_evaluation(tmp_path, m
     finally:
         st.cache_resource.clear()
         st.cache_data.clear()
+
+
+ASCII_LOCALE_RUN = """
+from streamlit.testing.v1 import AppTest
+app = AppTest.from_file("app.py", default_timeout=120).run()
+for page in ("attack", "latent", "budget", "table1", "lens", "gallery", "guide"):
+    app.switch_page(f"app_pages/{page}.py").run()
+    assert not app.exception, (page, app.exception)
+"""
+
+
+def test_every_page_opens_on_a_machine_whose_locale_is_ascii():
+    """With the C locale and Python's UTF-8 coercion off, open() defaults to ASCII: the app reads and writes its
+    files as UTF-8 all the same (its eps viewer's script holds an ellipsis)."""
+    import os
+    import subprocess
+    import sys
+
+    ascii_locale = {**os.environ, "LC_ALL": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0"}
+    run = subprocess.run([sys.executable, "-c", ASCII_LOCALE_RUN], cwd=Path(__file__).parent.parent,
+                         env=ascii_locale, capture_output=True, text=True, encoding="utf-8", timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]

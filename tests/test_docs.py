@@ -10,8 +10,8 @@ from explorer import models
 from explorer.evaluation import results, sweeps
 
 ROOT = Path(__file__).resolve().parent.parent
-README = (ROOT / "README.md").read_text()
-PAGES = {path.name: path.read_text() for path in sorted((ROOT / "docs").glob("*.md"))}
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+PAGES = {path.name: path.read_text(encoding="utf-8") for path in sorted((ROOT / "docs").glob("*.md"))}
 TEXT = "\n".join([README, *PAGES.values()])  # where a table or a number may stand
 TABLE1_LABELS = {"Softmax": "Softmax", "Ours (triplet)": "Ours", "Ours_PGD": "Ours_PGD", "Ours_FGSM": "Ours_FGSM",
                  "Softmax_PGD (control)": "Softmax_PGD"}

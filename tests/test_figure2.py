@@ -128,7 +128,7 @@ def test_cli_writes_figure2_as_a_standalone_page(tmp_path, capsys):
     out = tmp_path / "figure2.html"
     assert cli.main(["figure2", "--models", "softmax", "--attack", "fgsm", "--out", str(out)]) == 0
     assert "digits taken for another class" in capsys.readouterr().out
-    page = out.read_text()
+    page = out.read_text(encoding="utf-8")
     assert "Plotly.newPlot" in page and "Plotly.addFrames" in page
 
 

@@ -5,8 +5,9 @@ import pytest
 
 from explorer import data, latent, models
 
-COMMITTED = json.loads((Path(__file__).parent.parent / "results" / "latent.json").read_text())
-FASHION = json.loads((Path(__file__).parent.parent / "results" / "fashion-mnist" / "latent.json").read_text())
+RESULTS = Path(__file__).parent.parent / "results"
+COMMITTED = json.loads((RESULTS / "latent.json").read_text(encoding="utf-8"))
+FASHION = json.loads((RESULTS / "fashion-mnist" / "latent.json").read_text(encoding="utf-8"))
 
 
 @pytest.mark.parametrize("name, committed", [*((name, COMMITTED) for name in sorted(COMMITTED["models"])),

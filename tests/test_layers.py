@@ -18,7 +18,7 @@ def layer_of(module: str) -> int:
 
 def imports_of(path: Path) -> set[str]:
     found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names = [node.module] if node.module != "explorer" else [f"explorer.{a.name}" for a in node.names]
             found |= {name for name in names if name.startswith("explorer.")}

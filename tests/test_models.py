@@ -17,9 +17,9 @@ def copy_checkpoint(tmp_path, name="softmax"):
 
 def rewrite_card(weights, **changes):
     card_path = weights.with_suffix(".json")
-    card = json.loads(card_path.read_text())
+    card = json.loads(card_path.read_text(encoding="utf-8"))
     card.update(changes)
-    card_path.write_text(json.dumps(card))
+    card_path.write_text(json.dumps(card), encoding="utf-8")
 
 
 def test_the_convnet_has_the_papers_shape():
@@ -100,7 +100,7 @@ def test_a_missing_or_malformed_card_is_named(tmp_path, content, message):
     if content is None:
         card.unlink()
     else:
-        card.write_text(content)
+        card.write_text(content, encoding="utf-8")
     with pytest.raises(models.CheckpointError, match=message):
         models.load(weights)
 

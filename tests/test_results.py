@@ -43,7 +43,7 @@ def test_one_model_re_runs_into_the_table_and_the_others_rows_stay(tmp_path):
     assert all(len(bits) == 4 for bits in fresh["recorded_fooled"].values())
     assert content["models"]["Ours"]["evaluated"]["device"].startswith("cpu")
     assert run_of_each_row(results.how_made(content))["Ours"].startswith("cpu")  # the caption tells it apart
-    assert (tmp_path / "table1.md").read_text() == table1.markdown(content, content["flags"])
+    assert (tmp_path / "table1.md").read_text(encoding="utf-8") == table1.markdown(content, content["flags"])
 
 
 def test_a_re_run_refuses_a_file_it_cannot_join(tmp_path):
@@ -54,7 +54,7 @@ def test_a_re_run_refuses_a_file_it_cannot_join(tmp_path):
         reports.write_table1(tmp_path, names=["triplet"], strong_digits=5, progress=False)
     with pytest.raises(results.ResultsError, match="not a Table 1 model: nope"):
         reports.write_table1(tmp_path, names=["nope"], progress=False)
-    changed = json.loads((tmp_path / "table1.json").read_text())
+    changed = json.loads((tmp_path / "table1.json").read_text(encoding="utf-8"))
     changed["models"]["Softmax"]["weights_sha256"] = "0" * 64
     results.write(tmp_path / "table1.json", changed)
     with pytest.raises(results.ResultsError, match="holds softmax as it was before its checkpoint changed"):
@@ -75,7 +75,7 @@ def test_sweeps_and_latent_refuse_the_same_way(tmp_path):
 
 
 def test_a_damaged_file_is_refused_before_any_attack_runs(tmp_path):
-    (tmp_path / "table1.json").write_text('{"made_by": ')
+    (tmp_path / "table1.json").write_text('{"made_by": ', encoding="utf-8")
     with pytest.raises(results.ResultsError, match=r"table1\.json is damaged or older than this code"):
         reports.write_table1(tmp_path, names=["triplet"], progress=False)
     partial = results.committed("table1")

@@ -60,7 +60,8 @@ def test_explorer_evaluate_on_ray_writes_what_it_writes_without(tmp_path, monkey
         arguments = ["evaluate", "--converged", "--models", "softmax", "--converged-digits", "60", "--budget",
                      "1000", "--batch-size", "20", "--results", str(tmp_path / where), "--runs", str(tmp_path / where)]
         assert cli.main(arguments + extra) == 0
-        written[where] = json.loads((tmp_path / where / "converged.json").read_text())["models"]["softmax"]
+        content = json.loads((tmp_path / where / "converged.json").read_text(encoding="utf-8"))
+        written[where] = content["models"]["softmax"]
     assert "attacking on Ray" in capsys.readouterr().out
     for key in ("robust_accuracy", "ensemble_accuracy", "broken_by", "converged"):
         assert written["ray"][key] == written["alone"][key], key

@@ -12,7 +12,7 @@ import torch
 from explorer import runtime
 
 def resident_mib():
-    return int(open("/proc/self/statm").read().split()[1]) * resource.getpagesize() / 2**20
+    return int(open("/proc/self/statm", encoding="ascii").read().split()[1]) * resource.getpagesize() / 2**20
 
 applied = runtime.keep_freed_memory(trim_every_s=0.2) if sys.argv[1] == "tuned" else False
 activations = torch.ones(16 << 20)

@@ -10,8 +10,8 @@ from explorer import attacks, data, models
 from explorer.evaluation import evaluate, table1
 
 RESULTS = Path(__file__).parent.parent / "results"
-COMMITTED = json.loads((RESULTS / "table1.json").read_text())
-SWEEPS = json.loads((RESULTS / "sweeps.json").read_text())
+COMMITTED = json.loads((RESULTS / "table1.json").read_text(encoding="utf-8"))
+SWEEPS = json.loads((RESULTS / "sweeps.json").read_text(encoding="utf-8"))
 # The committed table was made on a GPU (float32, no TF32), whose convolutions sum in another order than the CPU's: a
 # near-zero gradient can change sign and move a digit across the boundary. Measured: up to 3 of these 100 differ.
 BOUNDARY_DIGITS = 3
@@ -45,7 +45,7 @@ def test_results_are_of_the_shipped_weights():
 
 def test_the_committed_flags_and_markdown_follow_from_the_committed_numbers():
     assert table1.flags(COMMITTED, SWEEPS) == COMMITTED["flags"]
-    assert table1.markdown(COMMITTED, COMMITTED["flags"]) == (RESULTS / "table1.md").read_text()
+    assert table1.markdown(COMMITTED, COMMITTED["flags"]) == (RESULTS / "table1.md").read_text(encoding="utf-8")
 
 
 def test_a_weak_attack_raises_the_flags_it_should():

@@ -51,7 +51,7 @@ def test_a_run_killed_mid_epoch_resumes_from_its_last_epoch_to_the_same_weights(
     time.sleep(0.2)  # into epoch 2: its batches, then its evaluation on 10,000 test digits
     run.kill()  # SIGKILL: nothing gets to save
     run.wait(timeout=30)
-    assert json.loads(state.read_text())["epochs_done"] == 1
+    assert json.loads(state.read_text(encoding="utf-8"))["epochs_done"] == 1
     assert not (tmp_path / "killed.safetensors").exists()
     with pytest.raises(training.TrainingError, match="--resume"):
         tiny_run(tmp_path, "killed")  # a second start never silently overwrites the saved run
@@ -67,12 +67,12 @@ def test_a_run_killed_within_an_epoch_resumes_from_its_last_batch_to_the_same_we
     state = tmp_path / "killed" / "softmax" / "state.json"
     run = start_run(tmp_path, save_every_s=0)  # a save after every batch
     deadline = time.monotonic() + 120
-    while not (state.is_file() and "batches_done" in state.read_text()):
+    while not (state.is_file() and "batches_done" in state.read_text(encoding="utf-8")):
         assert run.poll() is None and time.monotonic() < deadline, "no state was saved within epoch 1"
         time.sleep(0.01)
     run.kill()  # after batch 1 of 2; epoch 1 then scores 10,000 test digits, seconds before it could save again
     run.wait(timeout=30)
-    saved = json.loads(state.read_text())
+    saved = json.loads(state.read_text(encoding="utf-8"))
     assert (saved["epochs_done"], saved["batches_done"]) == (0, 1)
     resumed = models.load(tiny_run(tmp_path, "killed", resume=True))
     assert_same_weights(resumed, straight)

@@ -127,11 +127,12 @@ def write_table1(results: Path, *, names: list[str] | None = None, digits: int |
 
 def refresh_flags(results: Path) -> dict:
     """Re-derive table1's flags from table1.json and sweeps.json (either may be newer) and rewrite table1.md."""
-    content = json.loads((results / "table1.json").read_text())
+    content = json.loads((results / "table1.json").read_text(encoding="utf-8"))
     sweep_path = results / "sweeps.json"
-    content["flags"] = table1.flags(content, json.loads(sweep_path.read_text()) if sweep_path.is_file() else None)
+    sweeps = json.loads(sweep_path.read_text(encoding="utf-8")) if sweep_path.is_file() else None
+    content["flags"] = table1.flags(content, sweeps)
     write(results / "table1.json", content)
-    (results / "table1.md").write_text(table1.markdown(content, content["flags"]))
+    (results / "table1.md").write_text(table1.markdown(content, content["flags"]), encoding="utf-8")
     return content
 
 
@@ -194,7 +195,7 @@ def earlier_ensembles(path: Path, names: list[str], digits: int, dataset: str) -
     """The rows of `path` that can stand in for the ensemble of `names`: made on the same data, the same number of
     digits at the same eps, with the same components, of the weights shipped now. Refuses anything else."""
     try:
-        earlier = json.loads(path.read_text())
+        earlier = json.loads(path.read_text(encoding="utf-8"))
         rows, settings = earlier["models"], earlier["made_by"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ResultsError(f"cannot read the converged rows of {path} ({exc}): pass a converged.json") from exc

@@ -39,7 +39,7 @@ def results_folder(results: Path, dataset: str) -> Path:
 
 def committed(name: str, dataset: str = "mnist") -> dict:
     """A committed result file by name ("table1", "sweeps", "latent", "converged"), as the app shows it."""
-    return json.loads((results_folder(COMMITTED, dataset) / f"{name}.json").read_text())
+    return json.loads((results_folder(COMMITTED, dataset) / f"{name}.json").read_text(encoding="utf-8"))
 
 
 def how_made(content: dict) -> str:
@@ -97,7 +97,7 @@ class Earlier:
                                    "evaluate all the models first (leave out --models)")
             return
         try:
-            self.content = json.loads(self.path.read_text())
+            self.content = json.loads(self.path.read_text(encoding="utf-8"))
             for part in layout.parts if layout.complete else ():
                 rows = _at(self.content, part)
                 if missing := [key for key in keep if key not in rows]:

@@ -94,7 +94,7 @@ def read_card(weights: Path) -> dict[str, Any]:
     if not card_path.is_file():
         raise CheckpointError(f"{card_path}: the model card is missing (every checkpoint needs NAME.json)")
     try:
-        card = json.loads(card_path.read_text())
+        card = json.loads(card_path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise CheckpointError(f"{card_path}: the model card is not valid JSON ({exc})") from exc
     if not isinstance(card, dict) or (missing := [k for k in CARD_KEYS if k not in card]):

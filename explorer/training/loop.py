@@ -87,7 +87,7 @@ def train(
                 raise TrainingError(f"{run_dir} holds a run of {meta['recipe']} on {meta.get('dataset', 'mnist')} "
                                     f"with seed {meta['seed']}")
         elif not fresh:
-            done = json.loads((run_dir / "state.json").read_text()).get("epochs_done")
+            done = json.loads((run_dir / "state.json").read_text(encoding="utf-8")).get("epochs_done")
             raise TrainingError(f"{run_dir} already holds a run ({done} epochs done): pass --resume to continue "
                                 "it or --fresh to start over")
     elif resume:
@@ -137,7 +137,7 @@ def train(
         meta["epochs_done"] = epoch + 1
         save_state(run_dir, model, optimizer, meta)
         last_save = time.monotonic()
-        with open(run_dir / "log.jsonl", "a") as log:
+        with open(run_dir / "log.jsonl", "a", encoding="utf-8") as log:
             log.write(json.dumps(record) + "\n")
         print(f"{name} epoch {epoch + 1}: loss {record['train_loss']:.4f} "
               f"train acc {record['train_accuracy']:.4f} test acc {test_accuracy:.4f} "

@@ -25,7 +25,7 @@ def save_state(run_dir: Path, model: models.ConvNet, optimizer: torch.optim.Opti
 
 
 def load_state(run_dir: Path, model: models.ConvNet, optimizer: torch.optim.Optimizer) -> dict:
-    meta = json.loads((run_dir / "state.json").read_text())
+    meta = json.loads((run_dir / "state.json").read_text(encoding="utf-8"))
     tensors = load_file(run_dir / "state.safetensors")
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
     saved = optimizer.state_dict()
