@@ -74,8 +74,9 @@ Pixels run from 0 (black) to 1 (white). At eps = {table1.EPS} each pixel may bri
 The pages offer two **presets**: *paper*, the attacks as the paper states them, and *strong*, a more careful
 evaluation (a margin loss that does not saturate, 100 steps, PGD with 5 restarts). *Strong* is strong next to the
 paper's settings, not the strongest: the **converged** evaluation on the Table 1 page (AutoAttack's APGD and Square,
-an attack on the latent clusters and a transfer attack, checked by doubling its strongest part) finds lower numbers
-still, and the lowest number is the one to believe. The **gradient-masking lens** shows why a weak attack stalls.
+an attack on the latent clusters and a transfer attack, then rounds of restarts that double the effort until two
+doublings in a row find almost nothing more) finds lower numbers still, and the lowest number is the one to
+believe. The **gradient-masking lens** shows why a weak attack stalls.
 
 Beyond the paper, the sidebar switches the **dataset** to Fashion-MNIST (ten kinds of clothing, harder than
 digits), and **adds your own model**: the explorer's ConvNet in safetensors, or any classifier exported to ONNX,

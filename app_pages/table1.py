@@ -57,7 +57,7 @@ st.markdown(
     "attacks as it states them; **strong preset** the same four with the margin loss, 100 steps and restarts "
     "(strong next to the paper's, *not* the strongest); **converged** the worst case over APGD-CE, an attack on "
     "the latent clusters, a transfer attack and targeted APGD-DLR, then rounds of restarts that double the effort "
-    "until a doubling finds (almost) nothing more, then Square as a test for masked gradients. "
+    "until two doublings in a row find (almost) nothing more, then Square as a test for masked gradients. "
     "The lowest bar is the one to believe.")
 rows, notes = table1.robustness_summary(content, converged)
 st.plotly_chart(charts.robustness_chart(rows, notes), key="robustness")
@@ -75,8 +75,12 @@ else:
     if escalated:
         st.subheader("Where the effort went")
         st.plotly_chart(charts.effort_spent_chart(escalated), key="effort_spent")
-        st.caption("Each digit the ensemble left standing got one restart a round; the half nearest the boundary "
-                   "got the rest. " + " ".join(f"{name}: {row['convergence']['says']}."
+        sat_out = any(r.get("sat_out") for row in escalated.values() for r in row["rounds"])
+        allocation = ("In each round every digit it attacked got one restart, the half nearest the boundary the "
+                      "rest; from round 2 on the half the rounds had found furthest from it sat out. " if sat_out else
+                      "Each digit the ensemble left standing got one restart a round; the half nearest the "
+                      "boundary got the rest. ")
+        st.caption(allocation + " ".join(f"{name}: {row['convergence']['says']}."
                                                for name, row in escalated.items()))
     broken_by(converged)
     st.caption(f"{results.how_made(converged)}. Every figure is in `results/converged.json`.")

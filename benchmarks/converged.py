@@ -8,7 +8,8 @@ broke that the other did not. The targets: ours converged, at or below both refe
 digits they share, in no more time than AutoAttack standard takes.
 
     pip install --no-deps pyautoattack==0.2.0       # the reference; a test and benchmark dependency only
-    python benchmarks/converged.py [--digits 500] [--plus-digits 100] [--model triplet-pgd] [--batch 500]
+    python benchmarks/converged.py [--digits 500] [--plus-digits 100] [--model triplet-pgd] [--batch 500] \
+        [--budget 13000]
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ def main() -> None:
     parser.add_argument("--plus-digits", type=int, default=100, help="digits for AutoAttack plus (0: skip it)")
     parser.add_argument("--model", default="triplet-pgd")
     parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--budget", type=int, default=ensemble.DEFAULT_BUDGET,
+                        help="escalation gradients a digit may receive (the evaluation's --budget)")
     parser.add_argument("--save", type=Path, help="write our evaluation's row (every stage, every digit) here")
     args = parser.parse_args()
 
@@ -60,7 +63,7 @@ def main() -> None:
     print(f"{args.model}, first {args.digits} test digits, eps 0.3, {torch.get_num_threads()} threads", flush=True)
 
     start = time.perf_counter()
-    ours = ensemble.evaluate(model, x, y, 0.3, batch_size=args.batch, progress=False)
+    ours = ensemble.evaluate(model, x, y, 0.3, batch_size=args.batch, budget=args.budget, progress=False)
     ours_seconds = time.perf_counter() - start
     ours_robust = torch.tensor([code == ensemble.ROBUST for code in ours["broken_by"]])
     print(f"ours: {ours['robust_accuracy']:.2%} in {ours_seconds:.0f} s ({ours['convergence']['says']})", flush=True)

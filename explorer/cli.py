@@ -327,8 +327,8 @@ def build_parser() -> argparse.ArgumentParser:
                            "smallest flipping eps (results/sweeps.json)")
     evaluator.add_argument("--converged", action="store_true", help="the converged evaluation: each digit's worst "
                            "case over APGD-CE, the latent attack, transfer and APGD-T, then rounds of doubling "
-                           "budget until one breaks at most half a point more, then Square as a test for masked "
-                           "gradients (results/converged.json; hours on a CPU)")
+                           "budget until two in a row break at most half a point more, then Square as a test for "
+                           "masked gradients (results/converged.json; hours on a CPU)")
     evaluator.add_argument("--models", nargs="+", help="checkpoint names to evaluate (default: all); the other "
                            "models' rows are kept from the files already in --results, which must have been made "
                            "with the same settings (unset options take theirs)")

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from explorer import attacks, models
+from explorer.attacks import odi
 from explorer.evaluation import ensemble
 
 CHEAP = {"first_round": (2, 1), "square_queries": 50, "batch_size": 16, "progress": False}
@@ -47,39 +48,50 @@ def test_a_doubled_round_that_still_breaks_digits_escalates_again(robust_digits)
     result = ensemble.evaluate(model, images, labels, components=(), budget=400, **CHEAP)
     rounds = result["rounds"]
     assert len(rounds) >= 3 and rounds[1]["broke"] > 0
-    assert all(r["broke"] > 0 for r in rounds[1:-1])  # every round but the last found more
+    for this, following in itertools.pairwise(rounds[1:]):  # a round went on because it found more, or to confirm
+        assert this["broke"] > 0 or (following["confirms"] and following["sat_out"] == 0)
     assert [r["steps"] * r["restarts"] for r in rounds] == [2 * 2**i for i in range(len(rounds))]
     spent = max(result["escalation_budget"])
     assert spent <= 400
-    if result["converged"]:
-        assert rounds[-1]["broke"] == 0 and result["convergence"]["says"].startswith("converged")
+    if result["converged"]:  # two quiet doublings in a row, the second on every standing digit
+        assert rounds[-2]["broke"] == rounds[-1]["broke"] == 0 and rounds[-1]["confirms"]
+        assert result["convergence"]["says"].startswith("converged")
     else:  # the budget ran out first: the next round would have passed it
         following = ensemble.round_settings(len(rounds) + 1, (2, 1))
         assert spent + ensemble.gradients_per_digit("apgd-odi", **following) > 400
-        assert result["convergence"]["says"] == ("not converged after budget 400: the last round still broke "
-                                                 f"{rounds[-1]['broke']}")
+        last = rounds[-1]["broke"]
+        assert result["convergence"]["says"] == (
+            f"not converged after budget 400: the last round still broke {last}" if last else
+            "not converged after budget 400: the last round broke 0, but the round that would confirm it passes the "
+            "budget")
 
 
 def test_a_doubled_round_that_breaks_nothing_more_ends_the_evaluation(robust_digits):
     model, images, labels = robust_digits
     result = ensemble.evaluate(model, images, labels, 0.02, components=(), **CHEAP)
-    assert [r["broke"] for r in result["rounds"]] == [0, 0] and result["converged"]
-    assert result["convergence"]["says"] == "converged: round 2 broke 0"
+    assert [r["broke"] for r in result["rounds"]] == [0, 0, 0] and result["converged"]
+    assert [r["confirms"] for r in result["rounds"]] == [False, False, True] and result["rounds"][2]["sat_out"] == 0
+    assert result["convergence"]["says"] == "converged: round 3 broke 0 on every standing digit, after round 2 broke 0"
     assert result["robust_accuracy"] == result["clean_accuracy"]
 
 
-def test_a_budget_too_small_for_a_doubling_is_not_converged(robust_digits):
+def test_a_budget_too_small_for_a_confirmed_doubling_is_not_converged(robust_digits):
     model, images, labels = robust_digits
     first = ensemble.gradients_per_digit("apgd-odi", **ensemble.round_settings(1, (2, 1)))
     result = ensemble.evaluate(model, images, labels, components=(), budget=first, **CHEAP)
     assert len(result["rounds"]) == 1 and not result["converged"]
     assert result["convergence"]["says"].startswith(f"not converged after budget {first}")
+    two = first + ensemble.gradients_per_digit("apgd-odi", **ensemble.round_settings(2, (2, 1)))
+    quiet = ensemble.evaluate(model, images, labels, 0.02, components=(), budget=two, **CHEAP)
+    assert [r["broke"] for r in quiet["rounds"]] == [0, 0]
+    assert not quiet["converged"]  # one quiet doubling is not enough
+    assert quiet["convergence"]["says"] == (f"not converged after budget {two}: the last round broke 0, but the round "
+                                            "that would confirm it passes the budget")
 
 
 def test_a_rounds_restarts_go_by_successive_halving_to_the_digits_nearest_the_boundary(robust_digits):
     """Eight restarts: one for every digit, one more for the nearest half of the survivors, two for the nearest
     quarter, four for the nearest eighth; a digit that drew more stood nearer the boundary than one that drew less."""
-    from explorer.attacks import odi
     from explorer.evaluation.runners import escalation_batch
 
     model, images, labels = robust_digits
@@ -94,6 +106,29 @@ def test_a_rounds_restarts_go_by_successive_halving_to_the_digits_nearest_the_bo
     assert margin[standing & (restarts > 1)].max() <= margin[standing & (restarts == 1)].min()
     assert torch.isinf(margin[~standing]).all() and (margin[standing] > 0).all()
 
+
+
+def test_from_round_two_the_digits_found_furthest_from_the_boundary_sit_out(robust_digits):
+    """The far half by smallest margin so far sits a round out: a round's gradients go to the digits it attacked, at
+    least one restart each, none to those sitting out."""
+    margin = torch.tensor([float("inf"), 0.1, 0.5, 2.0, 3.0, 0.2])
+    standing = torch.tensor([False, True, True, True, True, False])
+    assert ensemble.far_half(margin, standing).tolist() == [False, False, False, True, True, False]
+    assert not ensemble.far_half(margin, torch.zeros(6, dtype=torch.bool)).any()
+
+    model, images, labels = robust_digits
+    result = ensemble.evaluate(model, images, labels, components=(), budget=400, **CHEAP)
+    rounds = result["rounds"]
+    assert len(rounds) >= 3 and rounds[0]["sat_out"] == 0
+    for before, this in itertools.pairwise(rounds):
+        assert this["digits"] + this["sat_out"] == before["standing_after"]
+        if this["confirms"]:
+            assert this["sat_out"] == 0
+        else:
+            assert 0 < this["sat_out"] <= before["standing_after"] // 2
+    for this in rounds:
+        one_restart = this["steps"] + odi.DIVERSIFYING_STEPS + 1
+        assert this["digits"] * one_restart <= this["gradients"] <= this["digits"] * this["gradients_per_digit"]
 
 class Quantised(nn.Module):
     """softmax behind a rounding of its input: a zero gradient everywhere, the textbook masked model."""

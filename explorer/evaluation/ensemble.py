@@ -7,10 +7,13 @@ finding anything.
 2. Escalation rounds on the digits still standing: APGD-CE from output-diversified starts (ODI), each round twice
    the last one's budget (steps and restarts doubled in turn), its restarts spent by successive halving on the
    digits nearest the boundary (A3): one for every digit, one more for the nearest half, two for the nearest
-   quarter, and so on. It has converged when a round that doubled the budget broke at most half a point's
-   worth of the digits (Carlini et al.: doubling iterations and restarts must change nothing); it stops unconverged
-   when the next round would give a digit more than `budget` gradient evaluations, and says what its last round
-   still broke.
+   quarter, and so on. From round 2 on, the half of the standing digits whose smallest margin in the rounds so far
+   is largest sits the round out: a digit the rounds found far from the boundary stops drawing budget. It has
+   converged when two doublings in a row each broke at most half a point's worth of the digits, the second (the
+   confirming round) attacking every standing digit, far half included (Carlini et al.: doubling iterations and
+   restarts must change nothing; one quiet doubling alone is within the noise of a few hundred digits). It stops
+   unconverged when the next round would give a digit more than `budget` gradient evaluations, and says what its
+   last round still broke.
 3. Square (5,000 queries, no gradients) as the test for masked gradients it is: on a sample of the standing digits,
    and on all of them when it breaks any digit in the sample that every gradient attack missed (or when asked).
 
@@ -204,41 +207,68 @@ def adopt(tally: Tally, earlier: dict, components: tuple[str, ...]) -> list[dict
 
 def escalate(tally: Tally, run: dict, budget: int, first: tuple[int, int], bar: tqdm
              ) -> tuple[list[dict], torch.Tensor]:
-    """Rounds of growing strength on the standing digits until one that doubled the budget broke at most half a
-    point's worth, or the next would pass `budget`. Returns the rounds and each digit's escalation gradients."""
+    """Rounds of growing strength on the standing digits until two doublings in a row each broke at most half a
+    point's worth, the second on every standing digit, or the next round would pass `budget`. From round 2 on, the
+    far half (by margin) sits out, except in a confirming round. Returns the rounds and each digit's escalation
+    gradients."""
     spent = torch.zeros(len(tally.codes), dtype=torch.int64)
+    margin = torch.full((len(tally.codes),), float("inf"))  # each digit's smallest margin in any round so far
     rounds: list[dict] = []
-    number = 1
+    number, confirming = 1, False
     while tally.standing:
         settings = round_settings(number, first)
         cost = gradients_per_digit(ESCALATION, **settings)
         if int(spent.max()) + cost > budget:
             break
-        began, attacked = time.monotonic(), tally.standing
+        began = time.monotonic()
+        everyone = number == 1 or confirming
+        sitting_out = torch.zeros_like(tally.broken) if everyone else far_half(margin, ~tally.broken)
         bar.total += -(-len(tally.codes) // run["batch_size"])
-        found = attack_in_batches(attack=None, broken=tally.broken, **run, **settings)
+        found = attack_in_batches(attack=None, broken=tally.broken | sitting_out, **run, **settings)
         spent += found["budget"]
+        margin = torch.minimum(margin, found["margin"])
         code = chr(ord("A") + number - 1)
-        rounds.append({"round": number, "code": code, "attack": ESCALATION, **settings, "digits": attacked,
-                       "broke": tally.add(found["fooled"], code), "standing_after": tally.standing,
-                       "gradients_per_digit": cost, "gradients": int(found["budget"].sum()),
-                       "seconds": round(time.monotonic() - began, 1)})
-        if number > 1 and rounds[-1]["broke"] <= TOLERANCE * len(tally.codes):
+        rounds.append({"round": number, "code": code, "attack": ESCALATION, **settings,
+                       "digits": tally.standing - int(sitting_out.sum()), "sat_out": int(sitting_out.sum()),
+                       "confirms": confirming, "broke": tally.add(found["fooled"], code),
+                       "standing_after": tally.standing, "gradients_per_digit": cost,
+                       "gradients": int(found["budget"].sum()), "seconds": round(time.monotonic() - began, 1)})
+        quiet = number > 1 and rounds[-1]["broke"] <= TOLERANCE * len(tally.codes)
+        if quiet and confirming:
             break
+        confirming = quiet
         number += 1
     return rounds, spent
 
 
+def far_half(margin: torch.Tensor, standing: torch.Tensor) -> torch.Tensor:
+    """The standing digits whose smallest margin so far lies above the median of the standing digits' margins:
+    the ones the rounds so far found furthest from the boundary, which sit out the next round."""
+    if not standing.any():
+        return standing
+    return standing & (margin > margin[standing].median())
+
+
 def verdict(rounds: list[dict], budget: int, digits: int, standing: int) -> dict:
-    """Converged when nothing was left standing, or a round that doubled the one before broke at most half a
-    point's worth of the digits."""
-    rule = (f"a round with twice the last one's budget breaks at most {TOLERANCE:.1%} of the digits "
-            f"({int(TOLERANCE * digits)} of {digits:,})")
+    """Converged when nothing was left standing, or two rounds in a row, each doubling the one before, broke at most
+    half a point's worth of the digits, the second attacking every standing digit: one quiet doubling alone is
+    within the noise of a few hundred digits."""
+    allowed = int(TOLERANCE * digits)
+    rule = (f"two rounds in a row, each with twice the last one's budget, break at most {TOLERANCE:.1%} of the "
+            f"digits ({allowed} of {digits:,}), the second on every standing digit")
     last = rounds[-1] if rounds else {"round": 0, "broke": 0, "standing_after": standing}
-    converged = last["standing_after"] == 0 or (last["round"] > 1 and last["broke"] <= TOLERANCE * digits)
-    says = (f"converged: round {last['round']} broke {last['broke']}" if converged and rounds else
-            "converged: no digit left standing" if converged else
-            f"not converged after budget {budget:,}: the last round still broke {last['broke']}")
+    confirmed = last.get("confirms", False) and last["broke"] <= TOLERANCE * digits
+    converged = last["standing_after"] == 0 or confirmed
+    if confirmed:
+        says = (f"converged: round {last['round']} broke {last['broke']} on every standing digit, after round "
+                f"{last['round'] - 1} broke {rounds[-2]['broke']}")
+    elif converged:
+        says = "converged: no digit left standing"
+    elif last["round"] > 1 and last["broke"] <= TOLERANCE * digits:
+        says = (f"not converged after budget {budget:,}: the last round broke {last['broke']}, but the round that "
+                "would confirm it passes the budget")
+    else:
+        says = f"not converged after budget {budget:,}: the last round still broke {last['broke']}"
     return {"converged": converged, "rule": rule, "budget": budget, "last_round_broke": last["broke"], "says": says}
 
 
