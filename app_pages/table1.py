@@ -80,8 +80,7 @@ else:
                       "rest; from round 2 on the half the rounds had found furthest from it sat out. " if sat_out else
                       "Each digit the ensemble left standing got one restart a round; the half nearest the "
                       "boundary got the rest. ")
-        st.caption(allocation + " ".join(f"{name}: {row['convergence']['says']}."
-                                               for name, row in escalated.items()))
+        st.caption(allocation + " ".join(f"{name}: {ensemble.verdict_said(row)}." for name, row in escalated.items()))
     broken_by(converged)
     st.caption(f"{results.how_made(converged)}. Every figure is in `results/converged.json`.")
 
