@@ -22,6 +22,13 @@ def robust_digits(mnist_test):
     return models.load("triplet-pgd"), data.to_tensor(mnist_test[0][:32]), torch.from_numpy(mnist_test[1][:32])
 
 
+@pytest.fixture(scope="module")
+def escalated(robust_digits):
+    """The rounds alone on triplet-pgd's 32 digits, up to a budget of 400 gradients a digit."""
+    model, images, labels = robust_digits
+    return ensemble.evaluate(model, images, labels, components=(), budget=400, **CHEAP)
+
+
 def test_every_digit_counts_as_broken_by_the_first_stage_that_broke_it(robust_digits):
     model, images, labels = robust_digits
     result = ensemble.evaluate(model, images, labels, components=("apgd-ce", "latent"), **CHEAP)
@@ -41,11 +48,10 @@ def test_every_digit_counts_as_broken_by_the_first_stage_that_broke_it(robust_di
     assert ensemble.share_of_broken(result)["apgd-ce"] == codes.count("1")
 
 
-def test_a_doubled_round_that_still_breaks_digits_escalates_again(robust_digits):
+def test_a_doubled_round_that_still_breaks_digits_escalates_again(escalated):
     """Rounds of 2, 4, 8, ... steps from the start: each doubling breaks more of triplet-pgd's digits, so the
     evaluation goes on until a doubling breaks none (0.5% of 32 digits rounds to none) or the budget ends it."""
-    model, images, labels = robust_digits
-    result = ensemble.evaluate(model, images, labels, components=(), budget=400, **CHEAP)
+    result = escalated
     rounds = result["rounds"]
     assert len(rounds) >= 3 and rounds[1]["broke"] > 0
     for this, following in itertools.pairwise(rounds[1:]):  # a round went on because it found more, or to confirm
@@ -107,8 +113,7 @@ def test_a_rounds_restarts_go_by_successive_halving_to_the_digits_nearest_the_bo
     assert torch.isinf(margin[~standing]).all() and (margin[standing] > 0).all()
 
 
-
-def test_from_round_two_the_digits_found_furthest_from_the_boundary_sit_out(robust_digits):
+def test_from_round_two_the_digits_found_furthest_from_the_boundary_sit_out(escalated):
     """The far half by smallest margin so far sits a round out: a round's gradients go to the digits it attacked, at
     least one restart each, none to those sitting out."""
     margin = torch.tensor([float("inf"), 0.1, 0.5, 2.0, 3.0, 0.2])
@@ -116,9 +121,7 @@ def test_from_round_two_the_digits_found_furthest_from_the_boundary_sit_out(robu
     assert ensemble.far_half(margin, standing).tolist() == [False, False, False, True, True, False]
     assert not ensemble.far_half(margin, torch.zeros(6, dtype=torch.bool)).any()
 
-    model, images, labels = robust_digits
-    result = ensemble.evaluate(model, images, labels, components=(), budget=400, **CHEAP)
-    rounds = result["rounds"]
+    rounds = escalated["rounds"]
     assert len(rounds) >= 3 and rounds[0]["sat_out"] == 0
     for before, this in itertools.pairwise(rounds):
         assert this["digits"] + this["sat_out"] == before["standing_after"]
@@ -143,6 +146,7 @@ def test_a_committed_row_judged_by_one_quiet_doubling_says_no_round_confirmed_it
         assert ensemble.verdict_said(rows[name]) == rows[name]["convergence"]["says"]
     confirmed = {**control, "rounds": [{**r, "confirms": r["round"] == 2} for r in control["rounds"]]}
     assert ensemble.verdict_said(confirmed) == control["convergence"]["says"]
+
 
 class Quantised(nn.Module):
     """softmax behind a rounding of its input: a zero gradient everywhere, the textbook masked model."""

@@ -257,14 +257,15 @@ def verdict(rounds: list[dict], budget: int, digits: int, standing: int) -> dict
     rule = (f"two rounds in a row, each with twice the last one's budget, break at most {TOLERANCE:.1%} of the "
             f"digits ({allowed} of {digits:,}), the second on every standing digit")
     last = rounds[-1] if rounds else {"round": 0, "broke": 0, "standing_after": standing}
-    confirmed = last.get("confirms", False) and last["broke"] <= TOLERANCE * digits
+    quiet = last["round"] > 1 and last["broke"] <= TOLERANCE * digits
+    confirmed = quiet and last.get("confirms", False)
     converged = last["standing_after"] == 0 or confirmed
     if confirmed:
         says = (f"converged: round {last['round']} broke {last['broke']} on every standing digit, after round "
                 f"{last['round'] - 1} broke {rounds[-2]['broke']}")
     elif converged:
         says = "converged: no digit left standing"
-    elif last["round"] > 1 and last["broke"] <= TOLERANCE * digits:
+    elif quiet:
         says = (f"not converged after budget {budget:,}: the last round broke {last['broke']}, but the round that "
                 "would confirm it passes the budget")
     else:
@@ -276,7 +277,7 @@ def verdict_said(row: dict) -> str:
     """A converged row's verdict as its run said it, and, for a row judged by one quiet doubling (the rule before
     the confirming round), that no round confirmed it."""
     says = row["convergence"]["says"]
-    unconfirmed = row["converged"] and row["robust_accuracy"] > 0 and row.get("rounds") and not any(
+    unconfirmed = row["converged"] and row["robust_accuracy"] > 0 and bool(row.get("rounds")) and not any(
         "confirms" in r for r in row["rounds"])
     return says + (" (by one quiet doubling, the rule of its run: no round has confirmed it)" if unconfirmed else "")
 
