@@ -224,6 +224,10 @@ def evaluate_models(args: argparse.Namespace) -> None:
             for name, row in content["models"].items():
                 print(f"{name:14s} robust accuracy {row['robust_accuracy']:.2%} ({ensemble.verdict_said(row)})")
             print(f"wrote {folder / 'converged.json'}")
+            if not all(row["converged"] for row in content["models"].values()):
+                budget = content["made_by"]["budget"]
+                print(f"lower still where not converged: to go on from these rounds, run the same command with "
+                      f"--continue-from {folder / 'converged.json'} --budget {2 * budget}")
     finally:
         if runner is not None:
             runner.shutdown()
@@ -345,7 +349,9 @@ def build_parser() -> argparse.ArgumentParser:
                            f"converged (default {DEFAULT_BUDGET:,}: up to 5 rounds)")
     evaluator.add_argument("--continue-from", type=Path, metavar="CONVERGED_JSON", help="escalate from the digits an "
                            "earlier converged evaluation of the same weights and digits left standing, keeping its "
-                           "ensemble's verdicts (and their record) instead of running it again")
+                           "ensemble's verdicts (and their record) instead of running it again, and its rounds, if "
+                           "any, going on from the next one: with a larger --budget, a run that stopped unconverged "
+                           "goes on")
     evaluator.add_argument("--square", choices=SQUARE_MODES, help="Square on a sample of the digits left standing, "
                            "and on all of them only if it breaks one there (sample, the default), or on all of them "
                            "as AutoAttack runs it (all)")

@@ -3,6 +3,7 @@ doubled round still breaks digits and stops once one breaks nothing more, a budg
 deciding by evidence whether the gradients can be trusted."""
 
 import itertools
+import json
 
 import pytest
 import torch
@@ -203,6 +204,40 @@ def test_an_earlier_rows_ensemble_stands_in_for_step_one_and_the_rounds_go_on_fr
     with pytest.raises(ValueError, match="clean verdicts differ"):
         ensemble.evaluate(model, images.roll(1, 0), labels, components=("apgd-ce", "latent"), earlier=earlier,
                           **CHEAP)
+
+
+def test_a_run_stopped_by_a_smaller_budget_goes_on_as_one_run_with_the_larger_budget(robust_digits, escalated):
+    """Rounds 1-4 (a budget of 50), written and read back, then continued to a budget of 400: the rounds, verdicts,
+    budgets and margins of one run to 400. Continued at its own budget, a row runs nothing more and keeps its
+    Square test."""
+    model, images, labels = robust_digits
+    smaller = ensemble.evaluate(model, images, labels, components=(), budget=50, **CHEAP)
+    assert [r["round"] for r in smaller["rounds"]] == [1, 2, 3, 4] and smaller["square"]["broke"] == 0
+    assert not smaller["converged"] and smaller["convergence"]["says"].startswith("not converged after budget 50")
+    went_on = ensemble.evaluate(model, images, labels, components=(), budget=400,
+                                earlier=json.loads(json.dumps(smaller)), **CHEAP)
+    assert all(r["adopted"] for r in went_on["rounds"][:4]) and not any("adopted" in r for r in went_on["rounds"][4:])
+
+    def without_timing(row: dict) -> list[dict]:
+        return [{k: v for k, v in r.items() if k not in ("seconds", "adopted")} for r in row["rounds"]]
+
+    assert without_timing(went_on) == without_timing(escalated)
+    for key in ("broken_by", "robust_accuracy", "ensemble_accuracy", "escalation_budget", "escalation_margin",
+                "convergence", "broken_by_codes"):
+        assert went_on[key] == escalated[key], key
+
+    def nothing_may_run(*args, **kwargs):
+        raise AssertionError("an attack ran again")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(attacks, "run", nothing_may_run)
+        again = ensemble.evaluate(model, images, labels, components=(), budget=400, earlier=escalated, **CHEAP)
+    assert without_timing(again) == without_timing(escalated) and all(r["adopted"] for r in again["rounds"])
+    assert again["square"] == escalated["square"]
+    assert again["broken_by"] == escalated["broken_by"]
+    old_rule = {**escalated, "rounds": [{k: v for k, v in r.items() if k != "confirms"} for r in escalated["rounds"]]}
+    with pytest.raises(ValueError, match="made before the confirming round"):
+        ensemble.evaluate(model, images, labels, components=(), budget=800, earlier=old_rule, **CHEAP)
 
 
 def test_the_effort_curves_are_the_committed_numbers_falling_as_effort_grows():

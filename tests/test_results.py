@@ -201,3 +201,11 @@ def test_a_converged_run_continues_from_the_committed_ensemble_of_the_same_weigh
         reports.write_converged(tmp_path, names=["triplet"], digits=12, continue_from=committed, progress=False)
     with pytest.raises(results.ResultsError, match="cannot read the converged rows"):
         reports.write_converged(tmp_path, names=["triplet"], continue_from=tmp_path / "none.json", progress=False)
+    old_rule = results.committed("converged")
+    for r in old_rule["models"]["triplet-pgd"]["rounds"]:
+        r.pop("confirms", None)
+    (tmp_path / "old-rule.json").write_text(json.dumps(old_rule), encoding="utf-8")
+    with pytest.raises(results.ResultsError, match=r"row of triplet-pgd: its rounds were made before the confirming "
+                       r"round .* cannot go on: run without --continue-from"):
+        reports.write_converged(tmp_path, names=["triplet-pgd"], continue_from=tmp_path / "old-rule.json",
+                                progress=False)

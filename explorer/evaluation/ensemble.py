@@ -17,9 +17,11 @@ finding anything.
 3. Square (5,000 queries, no gradients) as the test for masked gradients it is: on a sample of the standing digits,
    and on all of them when it breaks any digit in the sample that every gradient attack missed (or when asked).
 
-An earlier row of the same weights and digits (an evaluation made before the rounds existed) can stand in for step
-1: its attacks' per-digit verdicts are kept as they were, with their record, and the rounds go on from the digits
-it left standing.
+An earlier row of the same weights and digits can stand in for step 1: its attacks' per-digit verdicts are kept as
+they were, with their record, and the rounds go on from the digits it left standing. When it has rounds of its own
+(a run that stopped at a smaller budget), they are kept too, with each digit's budget and smallest margin so far,
+and the rounds go on from the next one: the same rounds, the same digits sitting out, as one run with the larger
+budget (when its Square test broke nothing).
 """
 
 from __future__ import annotations
@@ -148,7 +150,8 @@ def evaluate(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor,
     """The converged robust accuracy of `model` (of `dataset`) on `images`: which stage broke which digit, what
     each cost, the escalation rounds with their verdict, and what Square found. `first_round` (steps, restarts)
     and `square_queries` make it cheaper for a test; the results files use the defaults. `earlier`: a row of these
-    weights on these digits whose ensemble stands in for step 1."""
+    weights on these digits whose ensemble stands in for step 1, and whose rounds, if any, the escalation goes on
+    from (its Square test kept when no round is added)."""
     if square not in SQUARE_MODES:
         raise ValueError(f"square must be one of {', '.join(SQUARE_MODES)}, not {square!r}")
     tally = Tally(misclassified(model, images, labels, batch_size))
@@ -158,6 +161,7 @@ def evaluate(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor,
     run = {"model": model, "images": images, "labels": labels, "eps": eps, "batch_size": batch_size,
            "store": store, "bar": bar}
     report = adopt(tally, earlier, components) if earlier else []
+    earlier_rounds = adopt_rounds(earlier, first_round) if earlier else None
     for number, kind in enumerate(() if earlier else components, start=1):
         began = time.monotonic()
         attack = component(kind, dataset)
@@ -166,10 +170,12 @@ def evaluate(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor,
                        "broke": tally.add(found["fooled"], str(number)), "standing_after": tally.standing,
                        "zero_gradient": int(found["zero_gradient"].sum()),
                        "gradients_per_digit": gradients_per_digit(kind), "seconds": round(time.monotonic() - began, 1)})
-    ensemble_accuracy = tally.standing / len(images)
-    rounds, spent = escalate(tally, run, budget, first_round, bar)
+    ensemble_accuracy = earlier["ensemble_accuracy"] if earlier_rounds else tally.standing / len(images)
+    rounds, spent, margin = escalate(tally, run, budget, first_round, bar, earlier_rounds)
     convergence = verdict(rounds, budget, len(images), round(ensemble_accuracy * len(images)))
-    square_report = square_test(tally, run, square, square_queries)
+    went_on = not earlier_rounds or len(rounds) > len(earlier_rounds["rounds"])
+    square_report = (square_test(tally, run, square, square_queries) if went_on or not _same_square(
+        earlier.get("square"), square, square_queries) else earlier["square"])
     bar.close()
     codes = {ROBUST: "still standing", CLEAN: "misclassified clean",
              **{str(i): kind for i, kind in enumerate(components, start=1)},
@@ -181,6 +187,7 @@ def evaluate(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor,
             "robust_accuracy": tally.standing / len(images), "ensemble_accuracy": ensemble_accuracy,
             "converged": convergence["converged"], "components": report, "rounds": rounds,
             "convergence": convergence, "square": square_report, "escalation_budget": spent.tolist(),
+            "escalation_margin": [None if m == float("inf") else float(f"{m:.9g}") for m in margin.tolist()],
             "broken_by": "".join(tally.codes), "broken_by_codes": codes}
 
 
@@ -192,11 +199,12 @@ def adopt(tally: Tally, earlier: dict, components: tuple[str, ...]) -> list[dict
             code == CLEAN for code in tally.codes]:
         raise ValueError("the earlier row is not of this model on these digits: its clean verdicts differ")
     number_of = {kind: str(i) for i, kind in enumerate(components, start=1)}
+    kept = {ROBUST, CLEAN, CHECK, *(r["code"] for r in earlier.get("rounds", []))}
     for index, code in enumerate(earlier["broken_by"]):
         name = names[code]
-        if code not in (ROBUST, CLEAN, CHECK) and name not in number_of and name != "square":
+        if code not in kept and name not in number_of and name != "square":
             raise ValueError(f"the earlier row's {name!r} is not a stage of this evaluation")
-        new = code if code in (ROBUST, CLEAN, CHECK) else SQUARE if name == "square" else number_of[name]
+        new = code if code in kept else SQUARE if name == "square" else number_of[name]
         tally.codes[index] = new
         tally.broken[index] = new != ROBUST
     stages = [{**part, "adopted": True} for part in earlier["components"]]
@@ -205,16 +213,39 @@ def adopt(tally: Tally, earlier: dict, components: tuple[str, ...]) -> list[dict
     return stages
 
 
-def escalate(tally: Tally, run: dict, budget: int, first: tuple[int, int], bar: tqdm
-             ) -> tuple[list[dict], torch.Tensor]:
+def adopt_rounds(earlier: dict, first: tuple[int, int]) -> dict | None:
+    """An earlier row's rounds, for the escalation to go on from: the rounds, each digit's gradients and smallest
+    margin so far. None when it has no rounds. Refuses rounds of other settings, or made before rows kept margins."""
+    rounds = earlier.get("rounds", [])
+    if not rounds:
+        return None
+    if "escalation_margin" not in earlier or any("confirms" not in r for r in rounds):
+        raise ValueError("its rounds were made before the confirming round and the far half sitting out, so they "
+                         "cannot go on")
+    if any((r["steps"], r["restarts"]) != tuple(round_settings(r["round"], first).values()) for r in rounds):
+        raise ValueError("its rounds were made with another first round, so they cannot go on")
+    margin = [float("inf") if m is None else m for m in earlier["escalation_margin"]]
+    return {"rounds": [{**r, "adopted": True} for r in rounds],
+            "spent": torch.tensor(earlier["escalation_budget"], dtype=torch.int64), "margin": torch.tensor(margin)}
+
+
+def escalate(tally: Tally, run: dict, budget: int, first: tuple[int, int], bar: tqdm, earlier: dict | None = None
+             ) -> tuple[list[dict], torch.Tensor, torch.Tensor]:
     """Rounds of growing strength on the standing digits until two doublings in a row each broke at most half a
     point's worth, the second on every standing digit, or the next round would pass `budget`. From round 2 on, the
-    far half (by margin) sits out, except in a confirming round. Returns the rounds and each digit's escalation
-    gradients."""
+    far half (by margin) sits out, except in a confirming round. `earlier`: rounds already run (adopt_rounds), to go
+    on from. Returns the rounds, each digit's escalation gradients and its smallest margin in any round."""
     spent = torch.zeros(len(tally.codes), dtype=torch.int64)
     margin = torch.full((len(tally.codes),), float("inf"))  # each digit's smallest margin in any round so far
     rounds: list[dict] = []
     number, confirming = 1, False
+    if earlier:
+        rounds, spent, margin = list(earlier["rounds"]), earlier["spent"].clone(), earlier["margin"].clone()
+        last = rounds[-1]
+        quiet = last["round"] > 1 and last["broke"] <= TOLERANCE * len(tally.codes)
+        if quiet and last["confirms"]:
+            return rounds, spent, margin
+        number, confirming = last["round"] + 1, quiet
     while tally.standing:
         settings = round_settings(number, first)
         cost = gradients_per_digit(ESCALATION, **settings)
@@ -238,7 +269,7 @@ def escalate(tally: Tally, run: dict, budget: int, first: tuple[int, int], bar: 
             break
         confirming = quiet
         number += 1
-    return rounds, spent
+    return rounds, spent, margin
 
 
 def far_half(margin: torch.Tensor, standing: torch.Tensor) -> torch.Tensor:
@@ -307,6 +338,11 @@ def _square_on(tally: Tally, run: dict, digits: torch.Tensor, queries: int | Non
     run["bar"].total += -(-len(tally.codes) // run["batch_size"])
     found = attack_in_batches(attack=_square(queries), broken=tally.broken | others, **run)
     return tally.add(found["fooled"], SQUARE)
+
+
+def _same_square(report: dict | None, mode: str, queries: int | None) -> bool:
+    """Whether an earlier row's Square test is the one this run would make (on the same standing digits)."""
+    return bool(report) and report["mode"] == mode and report["params"] == _square(queries).params.as_record()
 
 
 def _square(queries: int | None) -> Attack:

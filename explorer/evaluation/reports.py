@@ -191,9 +191,15 @@ def ensemble_record(dataset: str) -> list[dict]:
             for kind in ensemble.COMPONENTS]
 
 
+def escalation_record() -> dict:
+    return {"attack": ensemble.ESCALATION, "first_round": ensemble.round_settings(1),
+            "later_rounds": "each doubles the steps or the restarts in turn", "tolerance": ensemble.TOLERANCE}
+
+
 def earlier_ensembles(path: Path, names: list[str], digits: int, dataset: str) -> dict[str, dict]:
-    """The rows of `path` that can stand in for the ensemble of `names`: made on the same data, the same number of
-    digits at the same eps, with the same components, of the weights shipped now. Refuses anything else."""
+    """The rows of `path` that can stand in for the ensemble of `names` (and whose rounds, if any, the escalation
+    goes on from): made on the same data, the same number of digits at the same eps, with the same components (and
+    escalation), of the weights shipped now. Refuses anything else."""
     try:
         earlier = json.loads(path.read_text(encoding="utf-8"))
         rows, settings = earlier["models"], earlier["made_by"]
@@ -203,12 +209,17 @@ def earlier_ensembles(path: Path, names: list[str], digits: int, dataset: str) -
     kept = {}
     for name in names:
         model, row = models.load(name), rows.get(name, {})
-        matches = (same_ensemble and row.get("weights_sha256") == model.card["weights_sha256"]
+        same_rounds = not row.get("rounds") or settings.get("escalation") == escalation_record()
+        matches = (same_ensemble and same_rounds and row.get("weights_sha256") == model.card["weights_sha256"]
                    and row.get("digits") == digits and row.get("eps") == table1.EPS
                    and settings.get("data_sha256") == data.DATASETS[models.dataset_of(model.card)].content_sha256)
         if not matches:
             raise ResultsError(f"{path} holds no row of {name}'s shipped weights on {digits:,} digits at eps "
-                               f"{table1.EPS} with this ensemble: run without --continue-from")
+                               f"{table1.EPS} with this ensemble and escalation: run without --continue-from")
+        try:
+            ensemble.adopt_rounds(row, ensemble.FIRST_ROUND)
+        except ValueError as exc:
+            raise ResultsError(f"{path}'s row of {name}: {exc}: run without --continue-from") from exc
         kept[name] = row
     return kept
 
@@ -236,10 +247,7 @@ def write_converged(results: Path, *, names: list[str] | None = None, digits: in
     torch_device = pick_device(device)
     content = {"made_by": made_by("explorer evaluate --converged", dataset, eps=table1.EPS, **options,
                                   components=ensemble_record(dataset),
-                                  escalation={"attack": ensemble.ESCALATION,
-                                              "first_round": ensemble.round_settings(1),
-                                              "later_rounds": "each doubles the steps or the restarts in turn",
-                                              "tolerance": ensemble.TOLERANCE},
+                                  escalation=escalation_record(),
                                   square_sample=dict(zip(("share", "fewest"), ensemble.SQUARE_SAMPLE, strict=True))),
                "models": {}}
     earlier.check(content, shipped_weights(earlier.keep))
