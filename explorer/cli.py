@@ -226,7 +226,7 @@ def evaluate_models(args: argparse.Namespace) -> None:
             print(f"wrote {folder / 'converged.json'}")
             if not all(row["converged"] for row in content["models"].values()):
                 budget = content["made_by"]["budget"]
-                print(f"lower still where not converged: to go on from these rounds, run the same command with "
+                print(f"to go on where it has not converged, from the rounds already run: the same command with "
                       f"--continue-from {folder / 'converged.json'} --budget {2 * budget}")
     finally:
         if runner is not None:
