@@ -224,6 +224,8 @@ def adopt_rounds(earlier: dict, first: tuple[int, int]) -> dict | None:
                          "cannot go on")
     if any((r["steps"], r["restarts"]) != tuple(round_settings(r["round"], first).values()) for r in rounds):
         raise ValueError("its rounds were made with another first round, so they cannot go on")
+    if not len(earlier["escalation_margin"]) == len(earlier["escalation_budget"]) == len(earlier["broken_by"]):
+        raise ValueError("its escalation_margin, escalation_budget and broken_by differ in length: it is damaged")
     margin = [float("inf") if m is None else m for m in earlier["escalation_margin"]]
     return {"rounds": [{**r, "adopted": True} for r in rounds],
             "spent": torch.tensor(earlier["escalation_budget"], dtype=torch.int64), "margin": torch.tensor(margin)}
@@ -242,10 +244,9 @@ def escalate(tally: Tally, run: dict, budget: int, first: tuple[int, int], bar: 
     if earlier:
         rounds, spent, margin = list(earlier["rounds"]), earlier["spent"].clone(), earlier["margin"].clone()
         last = rounds[-1]
-        quiet = last["round"] > 1 and last["broke"] <= TOLERANCE * len(tally.codes)
-        if quiet and last["confirms"]:
+        if quiet(last, len(tally.codes)) and last["confirms"]:
             return rounds, spent, margin
-        number, confirming = last["round"] + 1, quiet
+        number, confirming = last["round"] + 1, quiet(last, len(tally.codes))
     while tally.standing:
         settings = round_settings(number, first)
         cost = gradients_per_digit(ESCALATION, **settings)
@@ -264,12 +265,16 @@ def escalate(tally: Tally, run: dict, budget: int, first: tuple[int, int], bar: 
                        "confirms": confirming, "broke": tally.add(found["fooled"], code),
                        "standing_after": tally.standing, "gradients_per_digit": cost,
                        "gradients": int(found["budget"].sum()), "seconds": round(time.monotonic() - began, 1)})
-        quiet = number > 1 and rounds[-1]["broke"] <= TOLERANCE * len(tally.codes)
-        if quiet and confirming:
+        if quiet(rounds[-1], len(tally.codes)) and confirming:
             break
-        confirming = quiet
+        confirming = quiet(rounds[-1], len(tally.codes))
         number += 1
     return rounds, spent, margin
+
+
+def quiet(stage: dict, digits: int) -> bool:
+    """Whether a round after the first broke at most half a point's worth of the digits."""
+    return stage["round"] > 1 and stage["broke"] <= TOLERANCE * digits
 
 
 def far_half(margin: torch.Tensor, standing: torch.Tensor) -> torch.Tensor:
@@ -288,15 +293,14 @@ def verdict(rounds: list[dict], budget: int, digits: int, standing: int) -> dict
     rule = (f"two rounds in a row, each with twice the last one's budget, break at most {TOLERANCE:.1%} of the "
             f"digits ({allowed} of {digits:,}), the second on every standing digit")
     last = rounds[-1] if rounds else {"round": 0, "broke": 0, "standing_after": standing}
-    quiet = last["round"] > 1 and last["broke"] <= TOLERANCE * digits
-    confirmed = quiet and last.get("confirms", False)
+    confirmed = quiet(last, digits) and last.get("confirms", False)
     converged = last["standing_after"] == 0 or confirmed
     if confirmed:
         says = (f"converged: round {last['round']} broke {last['broke']} on every standing digit, after round "
                 f"{last['round'] - 1} broke {rounds[-2]['broke']}")
     elif converged:
         says = "converged: no digit left standing"
-    elif quiet:
+    elif quiet(last, digits):
         says = (f"not converged after budget {budget:,}: the last round broke {last['broke']}, but the round that "
                 "would confirm it passes the budget")
     else:

@@ -220,6 +220,9 @@ def earlier_ensembles(path: Path, names: list[str], digits: int, dataset: str) -
             ensemble.adopt_rounds(row, ensemble.FIRST_ROUND)
         except ValueError as exc:
             raise ResultsError(f"{path}'s row of {name}: {exc}: run without --continue-from") from exc
+        except (KeyError, TypeError) as exc:
+            raise ResultsError(f"{path}'s row of {name} is damaged ({type(exc).__name__}: {exc}): restore it with "
+                               "git, or run without --continue-from") from exc
         kept[name] = row
     return kept
 
