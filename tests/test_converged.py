@@ -240,6 +240,34 @@ def test_a_run_stopped_by_a_smaller_budget_goes_on_as_one_run_with_the_larger_bu
         ensemble.evaluate(model, images, labels, components=(), budget=800, earlier=old_rule, **CHEAP)
 
 
+def test_a_row_made_from_kept_batches_says_what_they_took_where_they_were_attacked(robust_digits, tmp_path,
+                                                                                   monkeypatch):
+    """A run that goes on from its finished batches reports each stage's time as the batches took it, not the
+    moments it spent reading them; a batch kept before batches kept their time leaves its stage's time unknown."""
+    import numpy as np
+
+    from explorer import files
+    from explorer.evaluation.batch_store import BatchStore
+
+    model, images, labels = robust_digits
+    options = {**CHEAP, "components": ("apgd-ce",), "budget": 50, "store": BatchStore(tmp_path)}
+    first = ensemble.evaluate(model, images, labels, **options)
+
+    def seconds(row: dict) -> list[float | None]:
+        return [stage["seconds"] for stage in (*row["components"], *row["rounds"], row["square"])]
+
+    def nothing_may_run(*args, **kwargs):
+        raise AssertionError("an attack ran again")
+
+    monkeypatch.setattr(attacks, "run", nothing_may_run)
+    assert sum(seconds(first)) > 1  # APGD-CE, four rounds and Square on 32 digits
+    assert seconds(ensemble.evaluate(model, images, labels, **options)) == seconds(first)
+    untimed = sorted(tmp_path.glob("*.npz"))[0]
+    with np.load(untimed) as kept:
+        files.write_arrays(untimed, **{name: kept[name] for name in kept.files if name != "seconds"})
+    assert None in seconds(ensemble.evaluate(model, images, labels, **options))
+
+
 def test_the_effort_curves_are_the_committed_numbers_falling_as_effort_grows():
     from explorer.evaluation import effort, results
 

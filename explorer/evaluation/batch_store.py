@@ -95,6 +95,14 @@ class BatchStore:
             return None
         return {name: torch.from_numpy(array) for name, array in kept.items()}
 
+    def seconds(self, key: str) -> float | None:
+        """How long the batch took on the machine that attacked it, or None for a batch kept before batches kept
+        their time."""
+        for name in (key, self._elsewhere.get(key)):
+            if name and (kept := files.read_arrays(self.folder / f"{name}.npz", {"seconds": (1,)})) is not None:
+                return float(kept["seconds"][0])
+        return None
+
     def put(self, key: str, **arrays: torch.Tensor) -> None:
         """Whole or not at all, so a run killed while writing leaves no half batch behind."""
         files.write_arrays(self.folder / f"{key}.npz", **{name: array.cpu().numpy() for name, array in arrays.items()})

@@ -75,10 +75,11 @@ def gradients_per_digit(kind: str, **overrides) -> int:
 
 def attack_in_batches(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, attack: Attack | None,
                       eps: float, broken: torch.Tensor, *, batch_size: int, store: BatchStore | None, bar: tqdm,
-                      **escalation) -> dict[str, torch.Tensor]:
+                      **escalation) -> tuple[dict[str, torch.Tensor], float | None]:
     """`attack` (None: an escalation round of these `escalation` settings) on the digits not yet `broken`, batch by
-    batch (batch b seeded with its first index). Returns each digit's arrays, as the job returned them: "fooled"
-    holds the digits it broke."""
+    batch (batch b seeded with its first index). Returns each digit's arrays, as the job returned them ("fooled"
+    holds the digits it broke), and the seconds the batches took, kept ones included where they attacked (None when
+    a kept batch did not record its time)."""
     escalating = attack is None
     function = escalation_batch if escalating else attack_batch
     kind, record = ("escalation", escalation) if escalating else (attack.kind, attack.params.as_record())
@@ -86,7 +87,7 @@ def attack_in_batches(model: torch.nn.Module, images: torch.Tensor, labels: torc
     found = {name: torch.zeros(len(images), dtype=torch.bool) for name in ("fooled", "zero_gradient")}
     if escalating:
         found |= {"margin": torch.full((len(images),), float("inf")), "budget": torch.zeros(len(images), dtype=int)}
-    jobs, waiting = [], []
+    jobs, waiting, seconds = [], [], 0.0
     for start in range(0, len(images), batch_size):
         batch = slice(start, start + batch_size)
         standing = ~broken[batch]
@@ -99,6 +100,8 @@ def attack_in_batches(model: torch.nn.Module, images: torch.Tensor, labels: torc
             shape = (1, len(images[batch]))
             if (kept := store.get(key, dict.fromkeys(names, shape))) is not None:
                 _take(found, kept, batch, standing)
+                took = store.seconds(key)
+                seconds = None if took is None or seconds is None else seconds + took
                 bar.update(1)
                 continue
         job = {"images": images[batch].clone(), "labels": labels[batch].clone(), "eps": eps, "seed": start,
@@ -106,15 +109,19 @@ def attack_in_batches(model: torch.nn.Module, images: torch.Tensor, labels: torc
         jobs.append(job | (escalation if escalating else {"attack": attack}))
         waiting.append((batch, standing, key))
     runner = store.runner if store is not None else LocalRunner()
+    mark = time.monotonic()
     for index, outcome in runner.map(function, model, jobs):
+        now = time.monotonic()
+        took, mark = now - mark, now  # with batches attacked side by side, each one's share of the wall clock
+        seconds = None if seconds is None else seconds + took
         batch, standing, key = waiting[index]
         arrays = outcome if escalating else dict(zip(names, outcome, strict=True))
         if store is not None:
-            store.put(key, **arrays)
+            store.put(key, **arrays, seconds=torch.tensor([took], dtype=torch.float64))
         _take(found, arrays, batch, standing)
         bar.set_postfix(attack=kind, standing=int((~(broken | found["fooled"])).sum()))
         bar.update(1)
-    return found
+    return found, seconds
 
 
 def _take(found: dict[str, torch.Tensor], arrays: dict[str, torch.Tensor], batch: slice,
@@ -163,13 +170,12 @@ def evaluate(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor,
     report = adopt(tally, earlier, components) if earlier else []
     earlier_rounds = adopt_rounds(earlier, first_round) if earlier else None
     for number, kind in enumerate(() if earlier else components, start=1):
-        began = time.monotonic()
         attack = component(kind, dataset)
-        found = attack_in_batches(attack=attack, broken=tally.broken, **run)
+        found, seconds = attack_in_batches(attack=attack, broken=tally.broken, **run)
         report.append({"attack": kind, "params": attack.params.as_record(),
                        "broke": tally.add(found["fooled"], str(number)), "standing_after": tally.standing,
                        "zero_gradient": int(found["zero_gradient"].sum()),
-                       "gradients_per_digit": gradients_per_digit(kind), "seconds": round(time.monotonic() - began, 1)})
+                       "gradients_per_digit": gradients_per_digit(kind), "seconds": _rounded(seconds)})
     ensemble_accuracy = earlier["ensemble_accuracy"] if earlier_rounds else tally.standing / len(images)
     rounds, spent, margin = escalate(tally, run, budget, first_round, bar, earlier_rounds)
     convergence = verdict(rounds, budget, len(images), round(ensemble_accuracy * len(images)))
@@ -252,11 +258,10 @@ def escalate(tally: Tally, run: dict, budget: int, first: tuple[int, int], bar: 
         cost = gradients_per_digit(ESCALATION, **settings)
         if int(spent.max()) + cost > budget:
             break
-        began = time.monotonic()
         everyone = number == 1 or confirming
         sitting_out = torch.zeros_like(tally.broken) if everyone else far_half(margin, ~tally.broken)
         bar.total += -(-len(tally.codes) // run["batch_size"])
-        found = attack_in_batches(attack=None, broken=tally.broken | sitting_out, **run, **settings)
+        found, seconds = attack_in_batches(attack=None, broken=tally.broken | sitting_out, **run, **settings)
         spent += found["budget"]
         margin = torch.minimum(margin, found["margin"])
         code = chr(ord("A") + number - 1)
@@ -264,7 +269,7 @@ def escalate(tally: Tally, run: dict, budget: int, first: tuple[int, int], bar: 
                        "digits": tally.standing - int(sitting_out.sum()), "sat_out": int(sitting_out.sum()),
                        "confirms": confirming, "broke": tally.add(found["fooled"], code),
                        "standing_after": tally.standing, "gradients_per_digit": cost,
-                       "gradients": int(found["budget"].sum()), "seconds": round(time.monotonic() - began, 1)})
+                       "gradients": int(found["budget"].sum()), "seconds": _rounded(seconds)})
         if quiet(rounds[-1], len(tally.codes)) and confirming:
             break
         confirming = quiet(rounds[-1], len(tally.codes))
@@ -324,24 +329,29 @@ def square_test(tally: Tally, run: dict, mode: str, queries: int | None) -> dict
     share, fewest = SQUARE_SAMPLE
     size = len(standing) if mode == "all" else min(len(standing), max(fewest, round(share * len(standing))))
     picked = standing[torch.linspace(0, len(standing) - 1, size).long()] if size else standing
-    began = time.monotonic()
-    broke = _square_on(tally, run, picked, queries)
+    broke, seconds = _square_on(tally, run, picked, queries)
     sample_broke, masking = broke, broke > 0 and mode == "sample"
     if masking:
-        broke += _square_on(tally, run, (~tally.broken).nonzero().squeeze(1), queries)
+        more, more_seconds = _square_on(tally, run, (~tally.broken).nonzero().squeeze(1), queries)
+        broke += more
+        seconds = None if seconds is None or more_seconds is None else seconds + more_seconds
     return {"mode": mode, "params": _square(queries).params.as_record(), "sampled": size,
             "sample_broke": sample_broke, "ran_on": len(standing) if mode == "all" or masking else size, "broke": broke,
-            "masking_suspected": broke > 0, "seconds": round(time.monotonic() - began, 1)}
+            "masking_suspected": broke > 0, "seconds": _rounded(seconds)}
 
 
-def _square_on(tally: Tally, run: dict, digits: torch.Tensor, queries: int | None) -> int:
+def _square_on(tally: Tally, run: dict, digits: torch.Tensor, queries: int | None) -> tuple[int, float | None]:
     if not len(digits):
-        return 0
+        return 0, 0.0
     others = torch.ones_like(tally.broken)
     others[digits] = False
     run["bar"].total += -(-len(tally.codes) // run["batch_size"])
-    found = attack_in_batches(attack=_square(queries), broken=tally.broken | others, **run)
-    return tally.add(found["fooled"], SQUARE)
+    found, seconds = attack_in_batches(attack=_square(queries), broken=tally.broken | others, **run)
+    return tally.add(found["fooled"], SQUARE), seconds
+
+
+def _rounded(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds, 1)
 
 
 def _same_square(report: dict | None, mode: str, queries: int | None) -> bool:
