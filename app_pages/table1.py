@@ -75,12 +75,9 @@ else:
     if escalated:
         st.subheader("Where the effort went")
         st.plotly_chart(charts.effort_spent_chart(escalated), key="effort_spent")
-        sat_out = any(r.get("sat_out") for row in escalated.values() for r in row["rounds"])
-        allocation = ("In each round every digit it attacked got one restart, the half nearest the boundary the "
-                      "rest; from round 2 on the half the rounds had found furthest from it sat out. " if sat_out else
-                      "Each digit the ensemble left standing got one restart a round; the half nearest the "
-                      "boundary got the rest. ")
-        st.caption(allocation + " ".join(f"{name}: {ensemble.verdict_said(row)}." for name, row in escalated.items()))
+        st.caption("In each round every digit it attacked got one restart, the half nearest the boundary the rest; "
+                   "from round 2 on the half the rounds had found furthest from it sat out, except in a confirming "
+                   "round. " + " ".join(f"{name}: {row['convergence']['says']}." for name, row in escalated.items()))
     broken_by(converged)
     st.caption(f"{results.how_made(converged)}. Every figure is in `results/converged.json`.")
 

@@ -169,7 +169,7 @@ def evaluate_models(args: argparse.Namespace) -> None:
     import json
 
     from explorer import runtime
-    from explorer.evaluation import ensemble, reports, results
+    from explorer.evaluation import reports, results
     from explorer.evaluation.batch_store import BatchStore
 
     if not (args.latent or args.table1 or args.sweeps or args.converged):
@@ -222,7 +222,7 @@ def evaluate_models(args: argparse.Namespace) -> None:
                                               device=args.device, store=stores["converged"],
                                               continue_from=args.continue_from)
             for name, row in content["models"].items():
-                print(f"{name:14s} robust accuracy {row['robust_accuracy']:.2%} ({ensemble.verdict_said(row)})")
+                print(f"{name:14s} robust accuracy {row['robust_accuracy']:.2%} ({row['convergence']['says']})")
             print(f"wrote {folder / 'converged.json'}")
             if not all(row["converged"] for row in content["models"].values()):
                 budget = content["made_by"]["budget"]

@@ -135,20 +135,6 @@ def test_from_round_two_the_digits_found_furthest_from_the_boundary_sit_out(esca
         assert this["digits"] * one_restart <= this["gradients"] <= this["digits"] * this["gradients_per_digit"]
 
 
-def test_a_committed_row_judged_by_one_quiet_doubling_says_no_round_confirmed_it():
-    from explorer.evaluation import results
-
-    rows = results.committed("converged")["models"]
-    control = rows["softmax-pgd"]
-    assert control["converged"] and not any("confirms" in r for r in control["rounds"])
-    assert ensemble.verdict_said(control) == (f"{control['convergence']['says']} (by one quiet doubling, the rule of "
-                                              "its run: no round has confirmed it)")
-    for name in ("triplet-pgd", "softmax"):  # not converged, or nothing left standing: nothing to add
-        assert ensemble.verdict_said(rows[name]) == rows[name]["convergence"]["says"]
-    confirmed = {**control, "rounds": [{**r, "confirms": r["round"] == 2} for r in control["rounds"]]}
-    assert ensemble.verdict_said(confirmed) == control["convergence"]["says"]
-
-
 class Quantised(nn.Module):
     """softmax behind a rounding of its input: a zero gradient everywhere, the textbook masked model."""
 

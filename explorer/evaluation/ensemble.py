@@ -313,15 +313,6 @@ def verdict(rounds: list[dict], budget: int, digits: int, standing: int) -> dict
     return {"converged": converged, "rule": rule, "budget": budget, "last_round_broke": last["broke"], "says": says}
 
 
-def verdict_said(row: dict) -> str:
-    """A converged row's verdict as its run said it, and, for a row judged by one quiet doubling (the rule before
-    the confirming round), that no round confirmed it."""
-    says = row["convergence"]["says"]
-    unconfirmed = row["converged"] and row["robust_accuracy"] > 0 and bool(row.get("rounds")) and not any(
-        "confirms" in r for r in row["rounds"])
-    return says + (" (by one quiet doubling, the rule of its run: no round has confirmed it)" if unconfirmed else "")
-
-
 def square_test(tally: Tally, run: dict, mode: str, queries: int | None) -> dict:
     """Square on a sample of the standing digits (every k-th), then on all of them if it broke any there: a digit
     only Square breaks means the gradients mislead the gradient attacks."""
