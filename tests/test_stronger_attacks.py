@@ -185,6 +185,7 @@ def test_a_slice_of_the_committed_converged_evaluation_re_runs_to_the_same_verdi
     clean_wrong = forward.misclassified(model, images, labels)
     assert clean_wrong.tolist() == [code == ensemble.CLEAN for code in committed]
     # Another batch size gives other random starts, so a digit another component broke may fall here too.
-    newly = ensemble.attack_in_batches(model, images, labels, ensemble.component("apgd-ce"), 0.3, clean_wrong,
-                                       batch_size=60, store=None, bar=tqdm(disable=True))["fooled"]
+    found, _ = ensemble.attack_in_batches(model, images, labels, ensemble.component("apgd-ce"), 0.3, clean_wrong,
+                                          batch_size=60, store=None, bar=tqdm(disable=True))
+    newly = found["fooled"]
     assert all(newly[i] for i, code in enumerate(committed) if code == "1")
