@@ -101,7 +101,7 @@ def attack_in_batches(model: torch.nn.Module, images: torch.Tensor, labels: torc
             if (kept := store.get(key, dict.fromkeys(names, shape))) is not None:
                 _take(found, kept, batch, standing)
                 took = store.seconds(key)
-                seconds = None if took is None or seconds is None else seconds + took
+                seconds = _plus(seconds, took)
                 bar.update(1)
                 continue
         job = {"images": images[batch].clone(), "labels": labels[batch].clone(), "eps": eps, "seed": start,
@@ -113,7 +113,7 @@ def attack_in_batches(model: torch.nn.Module, images: torch.Tensor, labels: torc
     for index, outcome in runner.map(function, model, jobs):
         now = time.monotonic()
         took, mark = now - mark, now  # with batches attacked side by side, each one's share of the wall clock
-        seconds = None if seconds is None else seconds + took
+        seconds = _plus(seconds, took)
         batch, standing, key = waiting[index]
         arrays = outcome if escalating else dict(zip(names, outcome, strict=True))
         if store is not None:
@@ -325,7 +325,7 @@ def square_test(tally: Tally, run: dict, mode: str, queries: int | None) -> dict
     if masking:
         more, more_seconds = _square_on(tally, run, (~tally.broken).nonzero().squeeze(1), queries)
         broke += more
-        seconds = None if seconds is None or more_seconds is None else seconds + more_seconds
+        seconds = _plus(seconds, more_seconds)
     return {"mode": mode, "params": _square(queries).params.as_record(), "sampled": size,
             "sample_broke": sample_broke, "ran_on": len(standing) if mode == "all" or masking else size, "broke": broke,
             "masking_suspected": broke > 0, "seconds": _rounded(seconds)}
@@ -339,6 +339,11 @@ def _square_on(tally: Tally, run: dict, digits: torch.Tensor, queries: int | Non
     run["bar"].total += -(-len(tally.codes) // run["batch_size"])
     found, seconds = attack_in_batches(attack=_square(queries), broken=tally.broken | others, **run)
     return tally.add(found["fooled"], SQUARE), seconds
+
+
+def _plus(seconds: float | None, more: float | None) -> float | None:
+    """Seconds added up, unknown (None) once any part is."""
+    return None if seconds is None or more is None else seconds + more
 
 
 def _rounded(seconds: float | None) -> float | None:
