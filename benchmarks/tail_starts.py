@@ -91,7 +91,8 @@ def main() -> None:
     images, labels = data.load_split("test")
     x_all, y_all = data.to_tensor(images), torch.from_numpy(labels).long()
     x, y = x_all[tail], y_all[tail]
-    pool = [i for i in range(POOL_DIGITS) if i not in set(tail) and row["broken_by"][i] != "c"]
+    in_tail = set(tail)
+    pool = [i for i in range(POOL_DIGITS) if i not in in_tail and row["broken_by"][i] != "c"]
     most_runs = max((runs for way, _, runs in ways if way == "neighbour"), default=0)
     starts = neighbour_perturbations(model, x, y, x_all[pool], y_all[pool], most_runs) if most_runs else None
     print(f"{len(tail)} digits of triplet-pgd broken first by {', '.join(TAIL_ROUNDS)} of the committed row")
