@@ -74,7 +74,12 @@ def main() -> None:
     parser.add_argument("--ways", default="diversified:200:4,diversified:800:1,neighbour:200:4,neighbour:800:1,"
                                           "pgd:800:1", help="way:steps:runs, comma-separated")
     args = parser.parse_args()
-    ways = [(way, int(steps), int(runs)) for way, steps, runs in (item.split(":") for item in args.ways.split(","))]
+    try:
+        ways = [(way, int(steps), int(runs)) for way, steps, runs in (item.split(":") for item in args.ways.split(","))]
+    except ValueError:
+        parser.error(f"--ways takes way:steps:runs items, comma-separated, not {args.ways!r}")
+    if unknown := {way for way, _, _ in ways} - {"diversified", "neighbour", "pgd"}:
+        parser.error(f"unknown ways {sorted(unknown)}: choose from diversified, neighbour, pgd")
     model = models.load("triplet-pgd").eval()
     row = results.committed("converged")["models"]["triplet-pgd"]
     tail = tail_digits(row)
