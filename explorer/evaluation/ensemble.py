@@ -16,6 +16,9 @@ finding anything.
    last round still broke.
 3. Square (5,000 queries, no gradients) as the test for masked gradients it is: on a sample of the standing digits,
    and on all of them when it breaks any digit in the sample that every gradient attack missed (or when asked).
+4. How near the edge the standing digits are: one APGD-CE run on each at a slightly larger eps (0.305, 0.31, 0.32
+   for 0.3). It changes no verdict; it says why rounds may never settle: where many fall just past eps, the model's
+   boundary lies at its budget, and every doubling of the effort finds a few more.
 
 An earlier row of the same weights and digits can stand in for step 1: its attacks' per-digit verdicts are kept as
 they were, with their record, and the rounds go on from the digits it left standing. When it has rounds of its own
@@ -43,6 +46,7 @@ ESCALATION = "apgd-odi"
 TOLERANCE = 0.005  # half a point of robust accuracy
 DEFAULT_BUDGET = 13_000  # escalation gradients a digit may receive: rounds 1-5 (12,520 at most)
 SQUARE_MODES = ("sample", "all")
+BEYOND = (0.005, 0.01, 0.02)  # how far past eps the standing digits are tried
 SQUARE_SAMPLE = (0.05, 20)  # the share of the standing digits Square tries first, and the fewest it tries
 ROBUST, CLEAN, SQUARE, CHECK = ".", "c", "S", "+"  # codes of `broken_by`: a component's is its number from 1, a
 # round's a letter; CHECK is an earlier evaluation's check (APGD-T doubled), kept when its row is adopted
@@ -155,7 +159,8 @@ def evaluate(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor,
              earlier: dict | None = None, store: BatchStore | None = None, progress: bool = True,
              dataset: str = "mnist") -> dict:
     """The converged robust accuracy of `model` (of `dataset`) on `images`: which stage broke which digit, what
-    each cost, the escalation rounds with their verdict, and what Square found. `first_round` (steps, restarts)
+    each cost, the escalation rounds with their verdict, what Square found, and how many of the standing digits
+    fall just past eps (`beyond`). `first_round` (steps, restarts)
     and `square_queries` make it cheaper for a test; the results files use the defaults. `earlier`: a row of these
     weights on these digits whose ensemble stands in for step 1, and whose rounds, if any, the escalation goes on
     from (its Square test kept when no round is added)."""
@@ -182,6 +187,9 @@ def evaluate(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor,
     went_on = not earlier_rounds or len(rounds) > len(earlier_rounds["rounds"])
     square_report = (square_test(tally, run, square, square_queries) if went_on or not _same_square(
         earlier.get("square"), square, square_queries) else earlier["square"])
+    same_standing = not went_on and square_report is earlier["square"]  # nothing new ran: the same digits stand
+    kept_beyond = earlier.get("beyond") if same_standing else None
+    beyond = kept_beyond if kept_beyond and kept_beyond["eps"] == beyond_eps(eps) else beyond_test(tally, run)
     bar.close()
     codes = {ROBUST: "still standing", CLEAN: "misclassified clean",
              **{str(i): kind for i, kind in enumerate(components, start=1)},
@@ -192,7 +200,8 @@ def evaluate(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor,
     return {"eps": eps, "digits": len(images), "clean_accuracy": 1 - sum(c == CLEAN for c in tally.codes) / len(images),
             "robust_accuracy": tally.standing / len(images), "ensemble_accuracy": ensemble_accuracy,
             "converged": convergence["converged"], "components": report, "rounds": rounds,
-            "convergence": convergence, "square": square_report, "escalation_budget": spent.tolist(),
+            "convergence": convergence, "square": square_report, "beyond": beyond,
+            "escalation_budget": spent.tolist(),
             "escalation_margin": [None if m == float("inf") else float(f"{m:.9g}") for m in margin.tolist()],
             "broken_by": "".join(tally.codes), "broken_by_codes": codes}
 
@@ -329,6 +338,23 @@ def square_test(tally: Tally, run: dict, mode: str, queries: int | None) -> dict
     return {"mode": mode, "params": _square(queries).params.as_record(), "sampled": size,
             "sample_broke": sample_broke, "ran_on": len(standing) if mode == "all" or masking else size, "broke": broke,
             "masking_suspected": broke > 0, "seconds": _rounded(seconds)}
+
+
+def beyond_eps(eps: float) -> list[float]:
+    return [round(eps + offset, 6) for offset in BEYOND]
+
+
+def beyond_test(tally: Tally, run: dict) -> dict:
+    """How many of the standing digits one APGD-CE run (the ensemble's first component) breaks at each eps of
+    `beyond_eps`, each run on every standing digit; no verdict at the evaluation's eps changes."""
+    attack, broke, seconds = component("apgd-ce"), [], 0.0
+    for larger in beyond_eps(run["eps"]):
+        run["bar"].total += -(-len(tally.codes) // run["batch_size"])
+        found, took = attack_in_batches(attack=attack, broken=tally.broken, **{**run, "eps": larger})
+        broke.append(int(found["fooled"].sum()))
+        seconds = _plus(seconds, took)
+    return {"attack": "apgd-ce", "params": attack.params.as_record(), "eps": beyond_eps(run["eps"]),
+            "standing": tally.standing, "broke": broke, "seconds": _rounded(seconds)}
 
 
 def _square_on(tally: Tally, run: dict, digits: torch.Tensor, queries: int | None) -> tuple[int, float | None]:

@@ -251,6 +251,7 @@ def write_converged(results: Path, *, names: list[str] | None = None, digits: in
     content = {"made_by": made_by("explorer evaluate --converged", dataset, eps=table1.EPS, **options,
                                   components=ensemble_record(dataset),
                                   escalation=escalation_record(),
+                                  beyond={"attack": "apgd-ce", "eps_above": list(ensemble.BEYOND)},
                                   square_sample=dict(zip(("share", "fewest"), ensemble.SQUARE_SAMPLE, strict=True))),
                "models": {}}
     earlier.check(content, shipped_weights(earlier.keep))
