@@ -22,6 +22,15 @@ def committed_converged(dataset: str = "mnist") -> dict | None:
         return None
 
 
+def edge_sentence(name: str, row: dict) -> str:
+    """How many of a model's standing digits fall just past eps, and what that says about its convergence."""
+    beyond = row["beyond"]
+    share = beyond["broke"][1] / beyond["standing"]
+    return (f"{name}: {beyond['broke'][1]:,} of its {beyond['standing']:,} standing digits ({share:.0%}) fall at "
+            f"eps {beyond['eps'][1]}" + ("." if row["converged"] else
+                                         ", so each doubling of the effort still finds a few: not converged."))
+
+
 def broken_by(converged: dict) -> None:
     shares = {name: ensemble.share_of_broken(row) for name, row in converged["models"].items()}
     st.subheader("Which attack broke each digit first (converged evaluation)")
@@ -78,6 +87,13 @@ else:
         st.caption("In each round every digit it attacked got one restart, the half nearest the boundary the rest; "
                    "from round 2 on the half the rounds had found furthest from it sat out, except in a confirming "
                    "round. " + " ".join(f"{name}: {row['convergence']['says']}." for name, row in escalated.items()))
+    edge = {name: row for name, row in converged["models"].items() if row.get("beyond", {}).get("standing")}
+    if edge:
+        st.subheader("Why the number keeps falling: how near the edge the survivors sit")
+        st.plotly_chart(charts.beyond_chart(edge), key="beyond")
+        st.caption("What one APGD-CE run (100 steps) leaves when the digits every attack left standing at eps = "
+                   f"{table1.EPS} are attacked with a slightly larger eps. No verdict at {table1.EPS} changes. "
+                   + " ".join(edge_sentence(name, row) for name, row in edge.items()))
     broken_by(converged)
     st.caption(f"{results.how_made(converged)}. Every figure is in `results/converged.json`.")
 

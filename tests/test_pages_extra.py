@@ -1,5 +1,6 @@
 import json
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from explorer.evaluation import results, sweeps
@@ -109,3 +110,22 @@ def test_the_table1_chart_puts_the_paper_claim_beside_each_of_our_evaluations():
     assert bars["ours, strong preset"]["triplet-pgd"] == 100 * committed["tables"]["strong"]["rows"]["Ours_PGD"][
         "worst_case"]
     assert bars["ours, paper preset"]["softmax"] == 100 * committed["tables"]["paper"]["rows"]["Softmax"]["worst_case"]
+
+
+def test_the_table1_page_shows_how_near_the_edge_each_models_survivors_sit():
+    """The committed rows' runs past eps = 0.3, drawn: each line starts at the converged figure and falls by what
+    one APGD-CE run broke at each larger eps."""
+    app = open_page("app_pages/table1.py")
+    figures = [json.loads(chart.proto.spec) for chart in app.get("plotly_chart")]
+    edge = next(f for f in figures if f["layout"]["xaxis"].get("title", {}).get("text") == "eps (L-inf)")
+    rows = results.committed("converged")["models"]
+    lines = {trace["name"]: trace for trace in edge["data"]}
+    assert sorted(lines) == sorted(name for name, row in rows.items() if row["beyond"]["standing"])
+    for name, trace in lines.items():
+        row = rows[name]
+        assert trace["x"] == [0.3, 0.305, 0.31, 0.32]
+        expected = [row["robust_accuracy"]] + [(row["beyond"]["standing"] - broke) / row["digits"]
+                                               for broke in row["beyond"]["broke"]]
+        assert trace["y"] == pytest.approx([100 * value for value in expected])
+    falls = {name: rows[name]["beyond"]["broke"][1] / rows[name]["beyond"]["standing"] for name in lines}
+    assert falls["triplet-pgd"] > 3 * falls["softmax-pgd"]  # the model that does not converge sits nearest the edge

@@ -176,6 +176,26 @@ def effort_chart(curves: dict[str, list[dict]]) -> go.Figure:
     return figure
 
 
+def beyond_chart(rows: dict[str, dict]) -> go.Figure:
+    """Robust accuracy a little past the evaluation's eps, per model (rows: name -> converged row with `beyond`):
+    its converged figure at eps, then what is left after one APGD-CE run on the standing digits at each larger eps.
+    A line that drops at once means the survivors sit on the edge of the budget."""
+    figure = go.Figure()
+    for index, (model, row) in enumerate(rows.items()):
+        beyond, digits = row["beyond"], row["digits"]
+        left = [beyond["standing"]] + [beyond["standing"] - broke for broke in beyond["broke"]]
+        fell = [0.0] + [broke / max(beyond["standing"], 1) for broke in beyond["broke"]]
+        figure.add_trace(go.Scatter(
+            x=[row["eps"], *beyond["eps"]], y=[100 * n / digits for n in left], mode="lines+markers", name=model,
+            line={"color": MODEL_COLOURS[index % len(MODEL_COLOURS)]}, customdata=[100 * f for f in fell],
+            hovertemplate=f"{model}<br>eps %{{x}}: %{{y:.2f}}% left; %{{customdata:.0f}}% of the digits standing "
+                          f"at {row['eps']} fell<extra></extra>"))
+    figure.update_layout(height=360, xaxis={"title": "eps (L-inf)", "tickformat": ".3f"},
+                         yaxis={"title": "robust accuracy (%)", "rangemode": "tozero"},
+                         legend={"orientation": "h", "y": -0.25}, margin={"t": 20, "b": 40, "l": 60, "r": 10})
+    return figure
+
+
 def effort_spent_chart(rows: dict[str, dict]) -> go.Figure:
     """Where a converged evaluation's escalation spent its effort: per model (rows: name -> converged row with
     rounds), how many gradient evaluations each digit that entered the rounds was given, split by whether the
