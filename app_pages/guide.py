@@ -6,7 +6,7 @@ Every number comes from the committed results files, so the guide says what the 
 import streamlit as st
 
 from explorer import attacks
-from explorer.evaluation import results, sweeps, table1
+from explorer.evaluation import ensemble, results, sweeps, table1
 
 
 @st.cache_data
@@ -16,7 +16,7 @@ def committed(name: str, dataset: str = "mnist") -> dict:
 
 def edge_share(row: dict) -> str:
     """The share of a converged row's standing digits that one APGD-CE run breaks at eps + 0.01."""
-    return f"{row['beyond']['broke'][1] / row['beyond']['standing']:.0%}"
+    return f"{ensemble.beyond_shares(row)[1]:.0%}"
 
 
 table, sweep, latent = committed("table1"), committed("sweeps"), committed("latent")

@@ -24,8 +24,7 @@ def committed_converged(dataset: str = "mnist") -> dict | None:
 
 def edge_sentence(name: str, row: dict) -> str:
     """How many of a model's standing digits fall just past eps, and what that says about its convergence."""
-    beyond = row["beyond"]
-    share = beyond["broke"][1] / beyond["standing"]
+    beyond, share = row["beyond"], ensemble.beyond_shares(row)[1]
     return (f"{name}: {beyond['broke'][1]:,} of its {beyond['standing']:,} standing digits ({share:.0%}) fall at "
             f"eps {beyond['eps'][1]}" + ("." if row["converged"] else
                                          ", so each doubling of the effort still finds a few: not converged."))

@@ -357,6 +357,12 @@ def beyond_test(tally: Tally, run: dict) -> dict:
             "standing": tally.standing, "broke": broke, "seconds": _rounded(seconds)}
 
 
+def beyond_shares(row: dict) -> list[float]:
+    """The share of a row's standing digits that one APGD-CE run broke at each eps of its `beyond`."""
+    beyond = row["beyond"]
+    return [broke / beyond["standing"] if beyond["standing"] else 0.0 for broke in beyond["broke"]]
+
+
 def _square_on(tally: Tally, run: dict, digits: torch.Tensor, queries: int | None) -> tuple[int, float | None]:
     if not len(digits):
         return 0, 0.0

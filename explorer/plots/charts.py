@@ -9,6 +9,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from explorer.evaluation.effort import AUTOATTACK_STANDARD_GRADIENTS, PRESET_GRADIENTS
+from explorer.evaluation.ensemble import beyond_shares
 from explorer.evaluation.table1 import EVALUATIONS
 
 ATTACK_COLOURS = {"fgsm": "#636efa", "bim": "#ef553b", "mim": "#00cc96", "pgd": "#ab63fa"}
@@ -184,7 +185,7 @@ def beyond_chart(rows: dict[str, dict]) -> go.Figure:
     for index, (model, row) in enumerate(rows.items()):
         beyond, digits = row["beyond"], row["digits"]
         left = [beyond["standing"]] + [beyond["standing"] - broke for broke in beyond["broke"]]
-        fell = [0.0] + [broke / max(beyond["standing"], 1) for broke in beyond["broke"]]
+        fell = [0.0, *beyond_shares(row)]
         figure.add_trace(go.Scatter(
             x=[row["eps"], *beyond["eps"]], y=[100 * n / digits for n in left], mode="lines+markers", name=model,
             line={"color": MODEL_COLOURS[index % len(MODEL_COLOURS)]}, customdata=[100 * f for f in fell],
