@@ -88,7 +88,7 @@ else:
                    "round. " + " ".join(f"{name}: {row['convergence']['says']}." for name, row in escalated.items()))
     edge = {name: row for name, row in converged["models"].items() if row.get("beyond", {}).get("standing")}
     if edge:
-        st.subheader("Why the number keeps falling: how near the edge the survivors sit")
+        st.subheader("How near the edge the survivors sit")
         st.plotly_chart(charts.beyond_chart(edge), key="beyond")
         st.caption("What one APGD-CE run (100 steps) leaves when the digits every attack left standing at eps = "
                    f"{table1.EPS} are attacked with a slightly larger eps. No verdict at {table1.EPS} changes. "
