@@ -128,4 +128,4 @@ def test_the_table1_page_shows_how_near_the_edge_each_models_survivors_sit():
                                                for broke in row["beyond"]["broke"]]
         assert trace["y"] == pytest.approx([100 * value for value in expected])
     falls = {name: rows[name]["beyond"]["broke"][1] / rows[name]["beyond"]["standing"] for name in lines}
-    assert falls["triplet-pgd"] > 3 * falls["softmax-pgd"]  # the model that does not converge sits nearest the edge
+    assert falls["triplet-pgd"] > 3 * falls["softmax-pgd"]  # the model slowest to converge sits nearest the edge
