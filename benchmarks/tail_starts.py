@@ -1,6 +1,6 @@
 """Where a converged evaluation's rounds should spend their gradients: on the digits of `triplet-pgd` that only its
-later rounds broke (rounds 4 to 7 of the committed 10,000-digit row, the tail every doubling still finds), how many
-each way of spending about the same gradients a digit breaks.
+later rounds broke (rounds 4 to 7 of the committed 10,000-digit row, the tail that kept every doubling finding a
+few), how many each way of spending about the same gradients a digit breaks.
 
 - `diversified`: APGD-CE from output-diversified starts (ODI), as the rounds run it, as R runs of S steps;
 - `neighbour`: APGD-CE started from the perturbation that APGD-CE found for the digit's nearest neighbour, by
