@@ -9,7 +9,11 @@ digits they share, in no more time than AutoAttack standard takes.
 
     pip install --no-deps pyautoattack==0.2.0       # the reference; a test and benchmark dependency only
     python benchmarks/converged.py [--digits 500] [--plus-digits 100] [--model triplet-pgd] [--batch 500] \
-        [--budget 13000]
+        [--budget 208000] [--save ROW_JSON] [--continue-from ROW_JSON]
+
+The default budget is what `triplet-pgd`'s first 500 digits needed to converge (about 35 minutes of a 2-core CPU for
+ours alone); `--budget 13000`, the evaluation's own default, stops after five rounds. `--continue-from` goes on from
+a row `--save` wrote (same model and digits) instead of starting over, adding the time that row took.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ import torch
 
 from explorer import data, models
 from explorer.evaluation import ensemble
+
+CONVERGED_BUDGET = 208_000  # triplet-pgd's first 500 digits: round 9 (1,600 steps x 64 restarts) confirmed round 8
 
 
 def reference(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, version: str,
@@ -40,6 +46,25 @@ def reference(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, version:
     return robust, seconds
 
 
+def saved_row(path: Path, parser: argparse.ArgumentParser) -> dict:
+    """The row `--save` wrote at `path`; a clear error for anything else."""
+    try:
+        row = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        parser.error(f"--continue-from {path}: {exc}")
+    if not isinstance(row, dict) or not {"seconds", "broken_by", "square", "beyond"} <= row.keys():
+        parser.error(f"--continue-from {path}: not a row this benchmark's --save wrote")
+    return row
+
+
+def earlier_seconds(earlier: dict, ours: dict) -> float:
+    """What the row gone on from cost, as a part of one run: when rounds were added, the Square sample and the
+    past-eps test ran again after them, so the earlier ones count for nothing."""
+    if len(ours["rounds"]) == len(earlier.get("rounds", [])):
+        return earlier["seconds"]
+    return earlier["seconds"] - (earlier["square"]["seconds"] or 0.0) - earlier["beyond"]["seconds"]
+
+
 def compare(name: str, theirs: torch.Tensor, ours: torch.Tensor) -> None:
     n = len(theirs)
     print(f"  on the first {n} digits: {name} {theirs.double().mean():.2%}, ours {ours[:n].double().mean():.2%}; "
@@ -52,9 +77,11 @@ def main() -> None:
     parser.add_argument("--plus-digits", type=int, default=100, help="digits for AutoAttack plus (0: skip it)")
     parser.add_argument("--model", default="triplet-pgd")
     parser.add_argument("--batch", type=int, default=500)
-    parser.add_argument("--budget", type=int, default=ensemble.DEFAULT_BUDGET,
+    parser.add_argument("--budget", type=int, default=CONVERGED_BUDGET,
                         help="escalation gradients a digit may receive (the evaluation's --budget)")
     parser.add_argument("--save", type=Path, help="write our evaluation's row (every stage, every digit) here")
+    parser.add_argument("--continue-from", type=Path, metavar="ROW_JSON",
+                        help="a row --save wrote: its stages and rounds stand, the escalation goes on from them")
     args = parser.parse_args()
 
     model = models.load(args.model)
@@ -62,9 +89,14 @@ def main() -> None:
     x, y = data.to_tensor(images[: args.digits]), torch.from_numpy(labels[: args.digits])
     print(f"{args.model}, first {args.digits} test digits, eps 0.3, {torch.get_num_threads()} threads", flush=True)
 
+    earlier = saved_row(args.continue_from, parser) if args.continue_from else None
     start = time.perf_counter()
-    ours = ensemble.evaluate(model, x, y, 0.3, batch_size=args.batch, budget=args.budget, progress=False)
-    ours_seconds = time.perf_counter() - start
+    try:
+        ours = ensemble.evaluate(model, x, y, 0.3, batch_size=args.batch, budget=args.budget, earlier=earlier,
+                                 progress=False)
+    except ValueError as exc:
+        parser.error(f"--continue-from {args.continue_from}: {exc}")
+    ours_seconds = time.perf_counter() - start + (earlier_seconds(earlier, ours) if earlier else 0.0)
     ours_robust = torch.tensor([code == ensemble.ROBUST for code in ours["broken_by"]])
     print(f"ours: {ours['robust_accuracy']:.2%} in {ours_seconds:.0f} s ({ours['convergence']['says']})", flush=True)
     if args.save:
