@@ -95,6 +95,8 @@ def main() -> None:
         ours = ensemble.evaluate(model, x, y, 0.3, batch_size=args.batch, budget=args.budget, earlier=earlier,
                                  progress=False)
     except ValueError as exc:
+        if earlier is None:
+            raise
         parser.error(f"--continue-from {args.continue_from}: {exc}")
     ours_seconds = time.perf_counter() - start + (earlier_seconds(earlier, ours) if earlier else 0.0)
     ours_robust = torch.tensor([code == ensemble.ROBUST for code in ours["broken_by"]])
